@@ -1,0 +1,1 @@
+"""The VPL grammar, shipped as package data."""

@@ -1,0 +1,1 @@
+"""vbatch: a vectorised micro-batch engine for VPL stream programs."""

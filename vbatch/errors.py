@@ -1,0 +1,149 @@
+"""One error hierarchy for vbatch; every user-facing error can render itself with a caret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of source text: 1-based line and column, end exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def point(cls, line: int, column: int, width: int = 1) -> Span:
+        """A span of `width` characters starting at line:column."""
+        return cls(line, column, line, column + width)
+
+
+class VbatchError(Exception):
+    """Base of every error vbatch reports to a user; `exit_code` is what the CLI returns."""
+
+    exit_code = 4
+
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        hint: str | None = None,
+        source_name: str | None = None,
+        source_text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.source_name = source_name
+        self.source_text = source_text
+
+    @property
+    def line(self) -> int | None:
+        """1-based line of the error, when known."""
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        """1-based column of the error, when known."""
+        return self.span.column if self.span else None
+
+    def with_source(self, name: str, text: str | None) -> VbatchError:
+        """Attach the file name and text so the error can show the offending line."""
+        if self.source_name is None:
+            self.source_name = name
+        if self.source_text is None:
+            self.source_text = text
+        return self
+
+    def render(self) -> str:
+        """`file:line:col: message`, the source line, a caret underline and a hint."""
+        where = self.source_name or "<input>"
+        if self.span is None:
+            head = f"{where}: {self.message}"
+            return head + (f"\nhint: {self.hint}" if self.hint else "")
+        head = f"{where}:{self.span.line}:{self.span.column}: {self.message}"
+        lines = [head]
+        source_line = _line_of(self.source_text, self.span.line)
+        if source_line is not None:
+            gutter = f"{self.span.line:>5} | "
+            lines.append(gutter + source_line)
+            width = _caret_width(self.span, len(source_line))
+            lines.append(" " * (len(gutter) - 2) + "| " + " " * (self.span.column - 1) + "^" * width)
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render() if self.source_name else self.message
+
+
+def _line_of(text: str | None, line: int) -> str | None:
+    if text is None:
+        return None
+    all_lines = text.splitlines()
+    if 1 <= line <= len(all_lines):
+        return all_lines[line - 1].expandtabs(1)
+    return None
+
+
+def _caret_width(span: Span, line_length: int) -> int:
+    if span.end_line != span.line:
+        return max(1, line_length - span.column + 1)
+    return max(1, min(span.end_column, line_length + 1) - span.column)
+
+
+class VplSyntaxError(VbatchError):
+    """The program text does not follow the VPL grammar."""
+
+    exit_code = 1
+
+
+class CheckError(VbatchError):
+    """The program parses but is not valid: unknown names, bad arguments, cycles."""
+
+    exit_code = 1
+
+
+class InputError(VbatchError):
+    """An input file is missing, unreadable or holds a malformed record."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        span = Span.point(line, column or 1) if line is not None else None
+        super().__init__(message, span, hint=hint, source_name=path)
+        self.path = path
+        self.record_line = line
+
+    def render(self) -> str:
+        where = self.path or "<input>"
+        if self.record_line is not None:
+            where += f":{self.record_line}"
+            if self.span is not None and self.span.column:
+                where += f":{self.span.column}"
+        text = f"{where}: {self.message}"
+        return text + (f"\nhint: {self.hint}" if self.hint else "")
+
+
+class ConfigError(VbatchError):
+    """The run was asked for something this machine or these options cannot give."""
+
+    exit_code = 3
+
+
+class EngineError(VbatchError):
+    """The engine failed while running a valid program (a worker died, a kernel raised)."""
+
+    exit_code = 4

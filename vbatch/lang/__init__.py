@@ -1,0 +1,19 @@
+"""The language front end: parse VPL text, check it, print it back."""
+
+from __future__ import annotations
+
+from vbatch.lang.check import check
+from vbatch.lang.parser import parse
+from vbatch.lang.program import Program
+
+
+def compile_text(text: str, source_name: str = "<input>") -> Program:
+    """Parse and check VPL source text.
+
+    >>> compile_text("stream S = E .where(x > 1)").streams[0].name
+    'S'
+    """
+    return check(parse(text, source_name), source_name, text)
+
+
+__all__ = ["check", "compile_text", "parse", "Program"]

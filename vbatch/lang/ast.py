@@ -1,0 +1,342 @@
+"""The VPL syntax tree: frozen dataclasses, each carrying the span it was parsed from.
+
+Spans never take part in equality, so a program printed and parsed again compares equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from vbatch.errors import Span
+
+NO_SPAN = Span(0, 0, 0, 0)
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[return-value]
+
+
+# ---- expressions ----------------------------------------------------------
+
+
+class BinaryOp(Enum):
+    """Binary operators, by their VPL spelling."""
+
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    MOD = "%"
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    AND = "and"
+    OR = "or"
+    IN = "in"
+    NOT_IN = "not in"
+
+
+class UnaryOp(Enum):
+    """Unary operators, by their VPL spelling."""
+
+    NEG = "-"
+    NOT = "not"
+
+
+class Expr:
+    """Base of expression nodes."""
+
+    span: Span
+
+
+@dataclass(frozen=True)
+class Literal(Expr):
+    """A constant: int, float, str, bool or None (null)."""
+
+    value: int | float | str | bool | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Duration(Expr):
+    """A duration literal such as `30s`, kept in milliseconds."""
+
+    millis: int
+    text: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Name(Expr):
+    """A reference to a field, a constant or a partition key."""
+
+    name: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Unary(Expr):
+    """`-x` or `not x`."""
+
+    op: UnaryOp
+    operand: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Binary(Expr):
+    """`left op right` for arithmetic, comparison, logic and membership."""
+
+    op: BinaryOp
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """A function call: an aggregate such as `avg(value)` or a scalar function."""
+
+    func: str
+    args: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ListExpr(Expr):
+    """`[a, b, c]`."""
+
+    items: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Interpolation(Expr):
+    """A string literal with `{field}` holes; parts alternate text and expressions."""
+
+    parts: tuple[str | Expr, ...]
+    span: Span = _span()
+
+
+# ---- stream operations ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """`name: expr` inside select/emit/aggregate; `name` alone keeps a field as is."""
+
+    name: str
+    value: Expr
+    span: Span = _span()
+    shorthand: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ContextOp:
+    """`.context(name)`: run the stream in that context."""
+
+    context: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class WhereOp:
+    """`.where(cond)`: keep rows where cond is true."""
+
+    condition: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class HavingOp:
+    """`.having(cond)`: keep aggregate rows where cond is true."""
+
+    condition: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class SelectOp:
+    """`.select(a, b: expr)`: project rows onto new fields."""
+
+    items: tuple[Item, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class EmitOp:
+    """`.emit(context: c, a: expr)`: shape the stream's output, optionally to another context."""
+
+    items: tuple[Item, ...]
+    context: str | None = None
+    span: Span = _span()
+    context_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PrintOp:
+    """`.print("text {field}")`: show a line per row on the console."""
+
+    args: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PartitionOp:
+    """`.partition_by(key, ...)`: window state is kept per key."""
+
+    keys: tuple[str, ...]
+    span: Span = _span()
+
+
+class WindowSyntax(Enum):
+    """How a `.window(...)` was written; the checker decides time vs count."""
+
+    FIXED = "fixed"
+    SLIDING = "sliding"
+    SESSION = "session"
+
+
+@dataclass(frozen=True)
+class WindowOp:
+    """`.window(size)`, `.window(tumbling size)`, `.window(size, sliding: s)`, `.window(session: g)`."""
+
+    syntax: WindowSyntax
+    size: Expr
+    slide: Expr | None = None
+    tumbling_keyword: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class AggregateOp:
+    """`.aggregate(name: agg(expr), ...)`."""
+
+    items: tuple[Item, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class WatermarkOp:
+    """`.watermark(out_of_order: 2s)`."""
+
+    out_of_order: Expr
+    span: Span = _span()
+
+
+Operation = (
+    ContextOp
+    | WhereOp
+    | HavingOp
+    | SelectOp
+    | EmitOp
+    | PrintOp
+    | PartitionOp
+    | WindowOp
+    | AggregateOp
+    | WatermarkOp
+)
+
+
+# ---- statements -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextDecl:
+    """`context name` or `context name (cores: [1, 2])`."""
+
+    name: str
+    options: tuple[Item, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class FieldDecl:
+    """`name: type` inside an event declaration."""
+
+    name: str
+    type_name: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class EventDecl:
+    """`event Name:` followed by typed fields."""
+
+    name: str
+    fields: tuple[FieldDecl, ...]
+    span: Span = _span()
+
+
+class BindingKind(Enum):
+    """The three ways to bind a name to a value."""
+
+    LET = "let"
+    CONST = "const"
+    VAR = "var"
+
+
+@dataclass(frozen=True)
+class BindingDecl:
+    """`let|const|var name [: type] = expr`."""
+
+    kind: BindingKind
+    name: str
+    type_name: str | None
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class StreamDecl:
+    """`stream Name = Source .op(...) ...`."""
+
+    name: str
+    source: str
+    operations: tuple[Operation, ...]
+    span: Span = _span()
+    source_span: Span = _span()
+    name_span: Span = _span()
+
+
+Statement = ContextDecl | EventDecl | BindingDecl | StreamDecl
+
+
+@dataclass(frozen=True)
+class Module:
+    """A whole VPL file: its statements in order."""
+
+    statements: tuple[Statement, ...]
+
+
+def dump(node: object, indent: int = 0) -> str:
+    """An indented, human-readable view of a tree, with each node's line:column."""
+    pad = "  " * indent
+    if isinstance(node, tuple):
+        if not node:
+            return "[]"
+        return "\n".join(f"{pad}- {dump(n, indent + 1).lstrip()}" for n in node)
+    if isinstance(node, Enum):
+        return node.value
+    if not hasattr(node, "__dataclass_fields__"):
+        return repr(node)
+    span = getattr(node, "span", None)
+    where = f" @{span.line}:{span.column}" if span is not None and span.line else ""
+    lines = [f"{pad}{type(node).__name__}{where}"]
+    for name, f in node.__dataclass_fields__.items():  # type: ignore[attr-defined]
+        if not f.compare:
+            continue
+        value = getattr(node, name)
+        if isinstance(value, tuple) and value:
+            lines.append(f"{pad}  {name}:")
+            lines.append(dump(value, indent + 2))
+        elif hasattr(value, "__dataclass_fields__"):
+            lines.append(f"{pad}  {name}:")
+            lines.append(dump(value, indent + 2))
+        else:
+            lines.append(f"{pad}  {name}: {dump(value)}")
+    return "\n".join(lines)

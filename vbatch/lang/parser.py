@@ -1,0 +1,410 @@
+"""VPL text → syntax tree. The only module that knows about lark and translates its errors."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from vbatch.errors import Span, VplSyntaxError
+from vbatch.lang import ast
+
+OPERATIONS = (
+    "context",
+    "where",
+    "select",
+    "emit",
+    "print",
+    "partition_by",
+    "window",
+    "aggregate",
+    "having",
+    "watermark",
+)
+STATEMENTS = ("stream", "context", "event", "let", "const", "var")
+DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "DURATION": "a duration",
+    "STRING": "a string",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "COMMA": "`,`",
+    "COLON": "`:`",
+    "SEMICOLON": "`;`",
+    "DOT": "`.`",
+    "EQUAL": "`=`",
+    "MINUS": "`-`",
+    "PLUS": "`+`",
+    "COMPARE": "a comparison",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*`, `/` or `%`",
+    "$END": "end of input",
+}
+
+
+def grammar_text() -> str:
+    """The text of grammar/vpl.lark, from the installed package or the source tree."""
+    packaged = resources.files("vbatch.grammar").joinpath("vpl.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "vpl.lark").read_text("utf-8")
+
+
+@cache
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def parse(text: str, source_name: str = "<input>") -> ast.Module:
+    """Parse VPL source text into a syntax tree.
+
+    >>> parse("context c").statements[0].name
+    'c'
+    """
+    try:
+        tree = _lark().parse(text)
+        return _ToAst().transform(tree)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text).with_source(source_name, text) from None
+    except VplSyntaxError as err:
+        raise err.with_source(source_name, text) from None
+
+
+# ---- tree → AST -------------------------------------------------------------
+
+
+def _span(meta) -> Span:  # noqa: ANN001 - lark's Meta
+    if getattr(meta, "empty", True):
+        return ast.NO_SPAN
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_span(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def duration_millis(text: str) -> float:
+    """`1.5s` → 1500.0 milliseconds."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    return float(match.group(1)) * DURATION_UNITS_MS[match.group(2)]
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f", "\\": "\\", '"': '"', "'": "'"}
+
+
+def unescape_string(token: Token) -> str:
+    """The value of a quoted string token, escapes resolved."""
+    body = token[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            i += 6
+            continue
+        if nxt not in _ESCAPES:
+            span = Span.point(token.line, token.column + i + 1, 2)
+            msg = f"unknown escape `\\{nxt}` in string"
+            raise VplSyntaxError(msg, span, hint="use \\n, \\t, \\r, \\\\, \\\", \\' or \\uXXXX")
+        out.append(_ESCAPES[nxt])
+        i += 2
+    return "".join(out)
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer):
+    """Builds ast nodes from lark's parse tree; one method per rule alias."""
+
+    # statements
+    def start(self, meta, *statements):  # noqa: ANN001, ANN002
+        return ast.Module(tuple(statements))
+
+    def context_decl(self, meta, name, options=None):  # noqa: ANN001
+        return ast.ContextDecl(str(name), tuple(options or ()), _span(meta))
+
+    def context_options(self, meta, *options):  # noqa: ANN001, ANN002
+        return tuple(o for o in options if o is not None)
+
+    def context_option(self, meta, name, value):  # noqa: ANN001
+        return ast.Item(str(name), value, _span(meta))
+
+    def event_decl(self, meta, name, *fields):  # noqa: ANN001, ANN002
+        return ast.EventDecl(str(name), tuple(f for f in fields if f is not None), _span(meta))
+
+    def field_decl(self, meta, name, type_name):  # noqa: ANN001
+        return ast.FieldDecl(str(name), str(type_name), _span(meta))
+
+    def binding_decl(self, meta, kind, name, type_name, value):  # noqa: ANN001
+        kind_enum = ast.BindingKind(str(kind))
+        type_text = str(type_name) if type_name is not None else None
+        return ast.BindingDecl(kind_enum, str(name), type_text, value, _span(meta))
+
+    def stream_decl(self, meta, name, source, *operations):  # noqa: ANN001, ANN002
+        return ast.StreamDecl(
+            str(name),
+            str(source),
+            tuple(operations),
+            _span(meta),
+            source_span=_token_span(source),
+            name_span=_token_span(name),
+        )
+
+    # operations
+    def context_op(self, meta, name):  # noqa: ANN001
+        return ast.ContextOp(str(name), _span(meta))
+
+    def where_op(self, meta, condition):  # noqa: ANN001
+        return ast.WhereOp(condition, _span(meta))
+
+    def having_op(self, meta, condition):  # noqa: ANN001
+        return ast.HavingOp(condition, _span(meta))
+
+    def select_op(self, meta, *items):  # noqa: ANN001, ANN002
+        return ast.SelectOp(tuple(i for i in items if i is not None), _span(meta))
+
+    def emit_op(self, meta, *items):  # noqa: ANN001, ANN002
+        targets = [i for i in items if isinstance(i, tuple)]
+        fields = tuple(i for i in items if isinstance(i, ast.Item))
+        if len(targets) > 1:
+            msg = "`.emit` names `context:` more than once"
+            raise VplSyntaxError(msg, targets[1][1])
+        context, context_span = targets[0] if targets else (None, ast.NO_SPAN)
+        return ast.EmitOp(fields, context, _span(meta), context_span)
+
+    def emit_target(self, meta, name):  # noqa: ANN001
+        return (str(name), _token_span(name))
+
+    def print_op(self, meta, *args):  # noqa: ANN001, ANN002
+        return ast.PrintOp(tuple(a for a in args if a is not None), _span(meta))
+
+    def partition_op(self, meta, *keys):  # noqa: ANN001, ANN002
+        return ast.PartitionOp(tuple(str(k) for k in keys if k is not None), _span(meta))
+
+    def aggregate_op(self, meta, *items):  # noqa: ANN001, ANN002
+        return ast.AggregateOp(tuple(i for i in items if i is not None), _span(meta))
+
+    def watermark_op(self, meta, value):  # noqa: ANN001
+        return ast.WatermarkOp(value, _span(meta))
+
+    def named_item(self, meta, name, value):  # noqa: ANN001
+        return ast.Item(str(name), value, _span(meta))
+
+    def field_item(self, meta, name):  # noqa: ANN001
+        return ast.Item(str(name), ast.Name(str(name), _token_span(name)), _span(meta), True)
+
+    def bare_item(self, meta, value):  # noqa: ANN001
+        return ast.Item(_derived_name(value), value, _span(meta), True)
+
+    def window_op(self, meta, spec):  # noqa: ANN001
+        return ast.WindowOp(spec.syntax, spec.size, spec.slide, spec.tumbling_keyword, _span(meta))
+
+    def fixed_window(self, meta, *children):  # noqa: ANN001, ANN002
+        keyword, size = _split_tumbling(children)
+        return ast.WindowOp(ast.WindowSyntax.FIXED, size, None, keyword, _span(meta))
+
+    def sliding_window(self, meta, *children):  # noqa: ANN001, ANN002
+        keyword, size, slide = _split_tumbling(children, 2)
+        return ast.WindowOp(ast.WindowSyntax.SLIDING, size, slide, keyword, _span(meta))
+
+    def session_window(self, meta, gap):  # noqa: ANN001
+        return ast.WindowOp(ast.WindowSyntax.SESSION, gap, None, False, _span(meta))
+
+    # expressions
+    def or_(self, meta, left, right):  # noqa: ANN001
+        return ast.Binary(ast.BinaryOp.OR, left, right, _span(meta))
+
+    def and_(self, meta, left, right):  # noqa: ANN001
+        return ast.Binary(ast.BinaryOp.AND, left, right, _span(meta))
+
+    def not_(self, meta, operand):  # noqa: ANN001
+        return ast.Unary(ast.UnaryOp.NOT, operand, _span(meta))
+
+    def neg(self, meta, operand):  # noqa: ANN001
+        return ast.Unary(ast.UnaryOp.NEG, operand, _span(meta))
+
+    def compare(self, meta, left, op, right):  # noqa: ANN001
+        return ast.Binary(ast.BinaryOp(str(op)), left, right, _span(meta))
+
+    def arith(self, meta, left, op, right):  # noqa: ANN001
+        return ast.Binary(ast.BinaryOp(str(op)), left, right, _span(meta))
+
+    def in_(self, meta, left, right):  # noqa: ANN001
+        return ast.Binary(ast.BinaryOp.IN, left, right, _span(meta))
+
+    def not_in(self, meta, left, right):  # noqa: ANN001
+        return ast.Binary(ast.BinaryOp.NOT_IN, left, right, _span(meta))
+
+    def name(self, meta, token):  # noqa: ANN001
+        return ast.Name(str(token), _span(meta))
+
+    def call(self, meta, func, *args):  # noqa: ANN001, ANN002
+        return ast.Call(str(func), tuple(a for a in args if a is not None), _span(meta))
+
+    def list_(self, meta, *items):  # noqa: ANN001, ANN002
+        return ast.ListExpr(tuple(i for i in items if i is not None), _span(meta))
+
+    def duration(self, meta, token):  # noqa: ANN001
+        millis = duration_millis(str(token))
+        if millis != int(millis):
+            msg = f"duration `{token}` is not a whole number of milliseconds"
+            raise VplSyntaxError(msg, _token_span(token))
+        return ast.Duration(int(millis), str(token), _span(meta))
+
+    def number(self, meta, token):  # noqa: ANN001
+        text = str(token)
+        is_float = any(c in text for c in ".eE")
+        return ast.Literal(float(text) if is_float else int(text), _span(meta))
+
+    def string(self, meta, token):  # noqa: ANN001
+        return ast.Literal(unescape_string(token), _span(meta))
+
+    def true(self, meta):  # noqa: ANN001
+        return ast.Literal(True, _span(meta))
+
+    def false(self, meta):  # noqa: ANN001
+        return ast.Literal(False, _span(meta))
+
+    def null(self, meta):  # noqa: ANN001
+        return ast.Literal(None, _span(meta))
+
+
+def _split_tumbling(children: tuple, n_exprs: int = 1) -> tuple:
+    keyword = isinstance(children[0], Token) and children[0].type == "TUMBLING"
+    exprs = [c for c in children if not (isinstance(c, Token) and c.type == "TUMBLING")]
+    exprs = [e for e in exprs if e is not None]
+    if n_exprs == 1:
+        return keyword, exprs[0]
+    return keyword, exprs[0], exprs[1]
+
+
+def _derived_name(value: ast.Expr) -> str:
+    """A field name for an unnamed aggregate item: `sum(volume)` → `sum_volume`."""
+    if isinstance(value, ast.Name):
+        return value.name
+    if isinstance(value, ast.Call):
+        inner = [_derived_name(a) for a in value.args]
+        return "_".join([value.func, *inner])
+    return "value"
+
+
+# ---- lark errors → VplSyntaxError ---------------------------------------------
+
+
+def _syntax_error(err: UnexpectedInput, text: str) -> VplSyntaxError:
+    if isinstance(err, UnexpectedCharacters):
+        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        span = Span.point(err.line, err.column)
+        if char in "\"'":
+            return VplSyntaxError("unterminated string", span, hint="close it on the same line")
+        return VplSyntaxError(f"unexpected character `{char}`", span)
+    if isinstance(err, UnexpectedToken):
+        return _unexpected_token(err, text)
+    if isinstance(err, UnexpectedEOF):
+        line, column = _end_position(text)
+        return VplSyntaxError("unexpected end of input", Span.point(line, column))
+    return VplSyntaxError(str(err), Span.point(err.line, err.column))
+
+
+def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
+    token = err.token
+    expected = _accepted(err)
+    if token.type == "$END":
+        line, column = _end_position(text)
+        msg = f"unexpected end of input; expected {_describe(expected)}"
+        return VplSyntaxError(msg, Span.point(line, column))
+    span = _token_span(token)
+    word = str(token)
+    if "WHERE" in expected and token.type == "NAME":
+        return VplSyntaxError(f"unknown operation `.{word}`", span, hint=_suggest(word, OPERATIONS))
+    if word in OPERATIONS and "DOT" in expected:
+        return VplSyntaxError(f"missing `.` before `{word}`", span, hint=f"write `.{word}(...)`")
+    if "STREAM" in expected and token.type == "NAME":
+        hint = _suggest(word, STATEMENTS) or "statements start with " + ", ".join(
+            f"`{s}`" for s in STATEMENTS
+        )
+        return VplSyntaxError(f"unknown statement `{word}`", span, hint=hint)
+    msg = f"unexpected {_token_words(token)}; expected {_describe(expected)}"
+    return VplSyntaxError(msg, span, hint=_token_hint(token, expected))
+
+
+def _accepted(err: UnexpectedToken) -> set[str]:
+    """The terminals the parser could really take here (LALR lookaheads over-approximate)."""
+    try:
+        accepted = set(err.interactive_parser.accepts())
+    except (AttributeError, UnexpectedInput):
+        accepted = set()
+    return accepted or {str(e) for e in err.expected}
+
+
+def _token_words(token: Token) -> str:
+    if token.type in {"NAME", "NUMBER", "DURATION", "STRING"}:
+        return f"{_TERMINAL_WORDS[token.type].split(' ', 1)[1]} `{token}`"
+    return f"`{token}`"
+
+
+def _token_hint(token: Token, expected: set[str]) -> str | None:
+    if token.type == "EQUAL" and "COMPARE" in expected:
+        return "use `==` to compare"
+    if token.type == "NAME" and "COMMA" in expected and "RPAR" in expected:
+        return "separate arguments with commas"
+    if token.type == "NAME" and str(token) in {"AND", "OR", "NOT", "And", "Or"}:
+        return f"logical operators are lowercase: `{str(token).lower()}`"
+    if token.type == "NAME" and "DOT" in expected:
+        return "stream operations start with a dot, e.g. `.where(...)`"
+    return None
+
+
+_CLOSERS = ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "DOT")
+
+
+def _describe(expected: set[str]) -> str:
+    """A short English list of what the parser could have taken instead."""
+    if {"NAME", "NUMBER", "STRING"} <= expected:
+        return "an expression"
+    if "STREAM" in expected and "EVENT" in expected:
+        return "a statement (`stream`, `context`, `event`, `let`, `const`, `var`)"
+    closers = [c for c in _CLOSERS if c in expected]
+    names = closers or sorted(expected)
+    words = list(dict.fromkeys(_word(n) for n in names))
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _word(terminal: str) -> str:
+    if terminal in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[terminal]
+    return f"`{terminal.lower()}`"
+
+
+def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
