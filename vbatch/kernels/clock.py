@@ -1,0 +1,58 @@
+"""Event-time watermarks: the largest `_ts` seen minus the allowed out-of-orderness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NEVER = -(1 << 62)  # watermark before any event
+
+
+@dataclass(frozen=True)
+class Tick:
+    """How the watermark moved over one batch of a stream's source rows (in arrival order)."""
+
+    seq: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    start: int
+
+    @property
+    def end(self) -> int:
+        """The watermark after the whole batch."""
+        return int(self.after[-1]) if len(self.after) else self.start
+
+    def before_rows(self, seqs: np.ndarray) -> np.ndarray:
+        """The watermark just before each of the given rows arrived."""
+        return self.before[np.searchsorted(self.seq, seqs)]
+
+    def trigger_seq(self, thresholds: np.ndarray, *, strict: bool) -> np.ndarray:
+        """The seq of the first row after which the watermark reached each threshold.
+
+        `strict` asks for watermark > threshold instead of >=.
+        """
+        side = "right" if strict else "left"
+        index = np.searchsorted(self.after, thresholds, side=side)
+        return self.seq[np.minimum(index, len(self.seq) - 1)]
+
+
+class Clock:
+    """A stream's watermark, advanced by each batch of its source rows."""
+
+    def __init__(self, out_of_order_ms: int) -> None:
+        self.out_of_order = out_of_order_ms
+        self.watermark = NEVER
+
+    def tick(self, ts: np.ndarray, seq: np.ndarray) -> Tick:
+        """Advance over rows in arrival order."""
+        start = self.watermark
+        if not len(ts):
+            return Tick(seq, ts, ts, start)
+        after = np.maximum.accumulate(ts - self.out_of_order)
+        np.maximum(after, start, out=after)
+        before = np.empty_like(after)
+        before[0] = start
+        before[1:] = after[:-1]
+        self.watermark = int(after[-1])
+        return Tick(seq, before, after, start)

@@ -1,0 +1,103 @@
+"""Partition keys → dense integer codes, numbered in the order keys are first seen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+class ValueCodes:
+    """Codes for the values of one column; code i is the i-th distinct value ever seen."""
+
+    def __init__(self) -> None:
+        self._known: pa.Array | None = None
+        self.count = 0
+
+    def encode(self, column: pa.Array) -> np.ndarray:
+        """The code of each row's value, assigning new codes to new values."""
+        local, uniques = _factorize(column)
+        found = self._lookup(uniques)
+        missing = np.flatnonzero(found < 0)
+        if len(missing):
+            found[missing] = self.count + np.arange(len(missing))
+            self._remember(uniques.take(pa.array(missing)))
+        return found[local]
+
+    def values(self, codes: np.ndarray) -> pa.Array:
+        """The values behind `codes`."""
+        if self._known is None:
+            return pa.array([], pa.null()).take(pa.array(codes, pa.int64()))
+        return self._known.take(pa.array(codes, pa.int64()))
+
+    def _lookup(self, uniques: pa.Array) -> np.ndarray:
+        if self._known is None:
+            return np.full(len(uniques), -1, np.int64)
+        hits = pc.index_in(uniques, value_set=self._known, skip_nulls=False)
+        return np.asarray(pc.fill_null(hits, -1), dtype=np.int64)
+
+    def _remember(self, new_values: pa.Array) -> None:
+        self.count += len(new_values)
+        if self._known is None:
+            self._known = new_values
+        else:
+            self._known = pa.concat_arrays([self._known, new_values])
+
+
+def _factorize(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Row → local id in first-seen order, and the distinct values in that order."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        local, first = _factorize(column.indices)
+        return local, column.dictionary.take(pa.array(first.to_numpy(zero_copy_only=False)))
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return local, encoded.dictionary
+
+
+class KeyEncoder:
+    """Codes for the tuple of partition key columns; no keys means one partition, code 0."""
+
+    def __init__(self, n_keys: int) -> None:
+        self.n_keys = n_keys
+        self._columns = [ValueCodes() for _ in range(n_keys)]
+        self._tuples = ValueCodes()
+        self._parts: list[np.ndarray] = [np.empty(0, np.int64) for _ in range(n_keys)]
+
+    @property
+    def count(self) -> int:
+        """How many distinct keys have been seen."""
+        if self.n_keys == 0:
+            return 1
+        return self._columns[0].count if self.n_keys == 1 else self._tuples.count
+
+    def encode(self, columns: list[pa.Array], length: int) -> np.ndarray:
+        """The partition code of each row."""
+        if self.n_keys == 0:
+            return np.zeros(length, np.int64)
+        codes = [c.encode(col) for c, col in zip(self._columns, columns, strict=True)]
+        if self.n_keys == 1:
+            return codes[0]
+        combined = np.zeros(length, np.int64)
+        for code in codes:
+            combined = (combined << 32) | code
+        before = self._tuples.count
+        result = self._tuples.encode(pa.array(combined))
+        if self._tuples.count > before:
+            self._record_parts(combined, result, before)
+        return result
+
+    def _record_parts(self, combined: np.ndarray, result: np.ndarray, before: int) -> None:
+        new = np.flatnonzero(result >= before)
+        order = np.unique(result[new], return_index=True)[1]
+        fresh = combined[new[order]]
+        for i in range(self.n_keys):
+            shift = 32 * (self.n_keys - 1 - i)
+            part = (fresh >> shift) & 0xFFFFFFFF
+            self._parts[i] = np.concatenate([self._parts[i], part])
+
+    def key_values(self, codes: np.ndarray) -> list[pa.Array]:
+        """For each key column, the key values of the given partition codes."""
+        if self.n_keys == 1:
+            return [self._columns[0].values(codes)]
+        return [c.values(self._parts[i][codes]) for i, c in enumerate(self._columns)]

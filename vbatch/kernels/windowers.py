@@ -1,0 +1,254 @@
+"""Windowers: which windows each row belongs to, and which windows a watermark closes.
+
+A windower turns a batch into steps for the window kernel: `Assign` rows to slots,
+`Merge` slots (sessions bridged by an event) and `Close` windows. Tumbling is sliding
+with slide == size; count windows and sessions are the two other windowers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vbatch.kernels.clock import Tick
+from vbatch.kernels.slots import SlotPool, grow_array
+
+_K_BITS = 31
+_K_BIAS = 1 << 30
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows reaching a window, in arrival order."""
+
+    codes: np.ndarray
+    ts: np.ndarray
+    seqs: np.ndarray
+    wm_before: np.ndarray
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Fold rows `rows` (indices into Rows) into `slots`, pairwise."""
+
+    rows: np.ndarray
+    slots: np.ndarray
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Fold the state of slots `src` into `dst`, then free `src`."""
+
+    dst: np.ndarray
+    src: np.ndarray
+
+
+@dataclass(frozen=True)
+class Close:
+    """Windows that are complete: emit them, then free their slots."""
+
+    slots: np.ndarray
+    codes: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    trigger_seqs: np.ndarray
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Windows dropped without output (count windows never filled): free their slots."""
+
+    slots: np.ndarray
+
+
+Step = Assign | Merge | Close | Discard
+
+
+def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local id per key (first-seen order) and the distinct keys."""
+    encoded = pc.dictionary_encode(pa.array(keys))
+    local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return local, encoded.dictionary.to_numpy(zero_copy_only=False)
+
+
+class OpenTable:
+    """Open windows keyed by an int64 (partition code and window number), kept sorted."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.int64)
+        self.slots = np.zeros(0, np.int64)
+
+    def slots_for(self, keys: np.ndarray, pool: SlotPool) -> tuple[np.ndarray, np.ndarray]:
+        """Slot of each distinct key, opening new windows as needed; also the 'new' mask."""
+        index = np.searchsorted(self.keys, keys)
+        found = index < len(self.keys)
+        found[found] = self.keys[index[found]] == keys[found]
+        slots = np.empty(len(keys), np.int64)
+        slots[found] = self.slots[index[found]]
+        fresh = np.flatnonzero(~found)
+        if len(fresh):
+            new_slots = pool.alloc(len(fresh))
+            slots[fresh] = new_slots
+            self._insert(keys[fresh], new_slots)
+        return slots, ~found
+
+    def _insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        order = np.argsort(keys)
+        keys, slots = keys[order], slots[order]
+        at = np.searchsorted(self.keys, keys)
+        self.keys = np.insert(self.keys, at, keys)
+        self.slots = np.insert(self.slots, at, slots)
+
+    def pop(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Remove the windows selected by `mask`; return their keys and slots."""
+        keys, slots = self.keys[mask], self.slots[mask]
+        self.keys, self.slots = self.keys[~mask], self.slots[~mask]
+        return keys, slots
+
+
+class _KeyedWindower:
+    """Shared bookkeeping: window keys are (code << 31) | (window number + bias)."""
+
+    def __init__(self, pool: SlotPool) -> None:
+        self.pool = pool
+        self.table = OpenTable()
+        self.origin: int | None = None
+
+    def _keys(self, codes: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+        if self.origin is None:
+            self.origin = int(numbers[0]) if len(numbers) else 0
+        offset = numbers - self.origin + _K_BIAS
+        if len(offset) and (offset.min() < 0 or offset.max() >= (1 << _K_BITS)):
+            raise OverflowError("event times span too many windows")
+        return (codes << _K_BITS) | offset
+
+    def _split(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes = keys >> _K_BITS
+        numbers = (keys & ((1 << _K_BITS) - 1)) - _K_BIAS + (self.origin or 0)
+        return codes, numbers
+
+    def _assign(self, codes: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+        keys = self._keys(codes, numbers)
+        local, distinct = _factorize(keys)
+        slots, _ = self.table.slots_for(distinct, self.pool)
+        return slots[local]
+
+
+class TimeWindower(_KeyedWindower):
+    """Epoch-aligned windows `[k·slide, k·slide + size)`; tumbling when slide == size."""
+
+    def __init__(self, pool: SlotPool, size: int, slide: int) -> None:
+        super().__init__(pool)
+        self.size = size
+        self.slide = slide
+        self.late_rows = 0
+
+    def steps(self, rows: Rows, tick: Tick) -> list[Step]:
+        """Assign each row to its windows (dropping late pairs), then close due windows."""
+        n = len(rows.ts)
+        last = rows.ts // self.slide
+        first = (rows.ts - self.size) // self.slide + 1
+        counts = last - first + 1
+        if self.size == self.slide:
+            pair_rows, numbers = np.arange(n), last
+        else:
+            pair_rows = np.repeat(np.arange(n), counts)
+            starts = np.cumsum(counts) - counts
+            numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
+        on_time = numbers * self.slide + self.size > rows.wm_before[pair_rows]
+        pair_rows, numbers = pair_rows[on_time], numbers[on_time]
+        self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
+        slots = self._assign(rows.codes[pair_rows], numbers)
+        return [Assign(pair_rows, slots), *self.due(tick)]
+
+    def due(self, tick: Tick) -> list[Step]:
+        """Close the windows whose end the watermark has reached."""
+        codes, numbers = self._split(self.table.keys)
+        ends = numbers * self.slide + self.size
+        done = ends <= tick.end
+        if not done.any():
+            return []
+        keys, slots = self.table.pop(done)
+        ends = ends[done]
+        return [Close(slots, codes[done], ends - self.size, ends, tick.trigger_seq(ends, strict=False))]
+
+    def finish(self, end_seq: int) -> list[Step]:
+        """Close every open window at end of input."""
+        codes, numbers = self._split(self.table.keys)
+        keys, slots = self.table.pop(np.ones(len(self.table.keys), bool))
+        ends = numbers * self.slide + self.size
+        return [Close(slots, codes, ends - self.size, ends, np.full(len(slots), end_seq))]
+
+
+class CountWindower(_KeyedWindower):
+    """Windows of `size` arrivals per partition, starting every `slide` arrivals."""
+
+    def __init__(self, pool: SlotPool, size: int, slide: int) -> None:
+        super().__init__(pool)
+        self.size = size
+        self.slide = slide
+        self.seen = np.zeros(0, np.int64)
+        self.start_ts = np.zeros(0, np.int64)
+        self.origin = 0
+        self.late_rows = 0
+
+    def grow(self, capacity: int) -> None:
+        """Make room for `capacity` slots."""
+        self.start_ts = grow_array(self.start_ts, capacity, 0)
+
+    def steps(self, rows: Rows, tick: Tick) -> list[Step]:
+        """Assign rows to count windows; close each window at the row that fills it."""
+        position = self._positions(rows.codes)
+        last = position // self.slide
+        first = np.maximum(0, -((self.size - 1 - position) // self.slide))
+        counts = last - first + 1
+        pair_rows = np.repeat(np.arange(len(position)), counts)
+        starts = np.cumsum(counts) - counts
+        numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
+        slots = self._assign(rows.codes[pair_rows], numbers)
+        opening = np.flatnonzero(numbers * self.slide == position[pair_rows])
+        self.start_ts[slots[opening]] = rows.ts[pair_rows[opening]]
+        filled = position - (self.size - 1)
+        closing = np.flatnonzero((filled >= 0) & (filled % self.slide == 0))
+        steps: list[Step] = [Assign(pair_rows, slots)]
+        if len(closing):
+            steps.append(self._close(rows, closing, filled[closing] // self.slide))
+        return steps
+
+    def _positions(self, codes: np.ndarray) -> np.ndarray:
+        """Each row's 0-based arrival index within its partition."""
+        top = int(codes.max()) + 1 if len(codes) else 0
+        if top > len(self.seen):
+            self.seen = np.concatenate([self.seen, np.zeros(top - len(self.seen), np.int64)])
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        boundaries = np.flatnonzero(np.diff(sorted_codes)) + 1
+        group_start = np.zeros(len(codes), np.int64)
+        group_start[boundaries] = boundaries
+        np.maximum.accumulate(group_start, out=group_start)
+        rank = np.empty(len(codes), np.int64)
+        rank[order] = np.arange(len(codes)) - group_start
+        position = self.seen[codes] + rank
+        np.add.at(self.seen, codes, 1)
+        return position
+
+    def _close(self, rows: Rows, closing: np.ndarray, numbers: np.ndarray) -> Close:
+        codes = rows.codes[closing]
+        index = np.searchsorted(self.table.keys, self._keys(codes, numbers))
+        slots = self.table.slots[index]
+        mask = np.zeros(len(self.table.keys), bool)
+        mask[index] = True
+        self.table.pop(mask)
+        return Close(slots, codes, self.start_ts[slots], rows.ts[closing], rows.seqs[closing])
+
+    def due(self, tick: Tick) -> list[Step]:
+        """Count windows ignore the watermark."""
+        return []
+
+    def finish(self, end_seq: int) -> list[Step]:
+        """A count window that never filled is not emitted."""
+        _, slots = self.table.pop(np.ones(len(self.table.keys), bool))
+        return [Discard(slots)]
