@@ -1,1 +1,35 @@
-"""vbatch: a vectorised micro-batch engine for VPL stream programs."""
+"""vbatch: a vectorised micro-batch engine for VPL (VarpulisQL) stream programs.
+
+>>> import vbatch
+>>> program = vbatch.load("examples/pipeline.vpl")
+>>> result = program.simulate("examples/pipeline.evt")
+>>> result["ZoneStats"].column("zone").to_pylist()
+['north', 'south']
+"""
+
+from __future__ import annotations
+
+from vbatch.api import CompiledProgram, Result, compile, load
+from vbatch.errors import (
+    CheckError,
+    ConfigError,
+    EngineError,
+    InputError,
+    VbatchError,
+    VplSyntaxError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckError",
+    "CompiledProgram",
+    "ConfigError",
+    "EngineError",
+    "InputError",
+    "Result",
+    "VbatchError",
+    "VplSyntaxError",
+    "compile",
+    "load",
+]

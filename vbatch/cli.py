@@ -9,10 +9,14 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from vbatch.api import declared_schemas
 from vbatch.errors import InputError, VbatchError
+from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy, ReadOptions
+from vbatch.io.writers import OutputFormat
 from vbatch.lang import compile_text
 from vbatch.lang.ast import dump
 from vbatch.lang.parser import parse
+from vbatch.runtime.simulate import SimulateOptions, run_simulate
 
 app = typer.Typer(
     name="vbatch",
@@ -41,11 +45,17 @@ def read_program_text(path: Path) -> str:
         raise InputError(f"cannot read: {err}", path=str(path)) from None
 
 
-def run_guarded(action: Callable[[], T]) -> T:
-    """Run a command body; a VbatchError becomes its message on stderr and its exit code."""
+def run_guarded(action: Callable[[], T], source: tuple[str, str] | None = None) -> T:
+    """Run a command body; a VbatchError becomes its message on stderr and its exit code.
+
+    `source` (program file name and text) lets errors found while running point into it.
+    """
     try:
         return action()
     except VbatchError as err:
+        if source is not None and err.span is not None and err.source_name is None:
+            err.with_source(*source)
+        sys.stdout.flush()
         typer.echo(err.render(), err=True)
         raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
@@ -84,6 +94,139 @@ def parse_command(file: ProgramFile) -> None:
         typer.echo(dump(parse(text, str(file))))
 
     run_guarded(body)
+
+
+OUTPUT_SUFFIXES = {".parquet": OutputFormat.PARQUET, ".csv": OutputFormat.CSV}
+DEFAULT_DEAD_LETTER = Path("vbatch-dead-letter.jsonl")
+
+
+@app.command()
+def simulate(
+    program: Annotated[
+        Path, typer.Option("--program", "-p", help="The VPL program to run.", show_default=False)
+    ],
+    events: Annotated[
+        Path,
+        typer.Option(
+            "--events",
+            "-e",
+            help="Events to replay: a .evt file, a Parquet file or folder, or JSON lines.",
+            show_default=False,
+        ),
+    ],
+    immediate: Annotated[
+        bool,
+        typer.Option("--immediate", help="Replay as fast as possible, not at the recorded pace."),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show each input event (or each chunk) and why events were filtered.",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print nothing on the console (use with --output)."),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write results: a .jsonl file, or a folder of <Stream>.parquet / .csv files.",
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--format", "-f", help="Output format; by default from --output's suffix, else jsonl."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Events per micro-batch.")
+    ] = DEFAULT_BATCH_SIZE,
+    event_type: Annotated[
+        str | None,
+        typer.Option(
+            "--event-type",
+            help="Type of every row, for Parquet/JSON input without an event_type column.",
+        ),
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option(
+            "--time-column", help="Column holding event time (default: _ts, else timestamp)."
+        ),
+    ] = None,
+    on_error: Annotated[
+        ErrorPolicy,
+        typer.Option(
+            "--on-error",
+            help="fail: stop at the first bad record (exit 2); skip: set it aside and go on.",
+        ),
+    ] = ErrorPolicy.FAIL,
+    dead_letter: Annotated[
+        Path | None,
+        typer.Option(
+            "--dead-letter", help=f"Where skipped records go (default: {DEFAULT_DEAD_LETTER})."
+        ),
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed",
+            min=0.001,
+            help="Without --immediate: replay this many times faster than recorded.",
+        ),
+    ] = 1.0,
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Add the run's duration and event rate to the summary.")
+    ] = False,
+) -> None:
+    """Replay recorded events through a program and print what every stream produces.
+
+    Exit codes: 0 ok, 1 invalid program, 2 bad input or unreadable file, 3 bad
+    configuration, 4 runtime failure.
+    """
+    text = read_program_text(program)
+
+    def body() -> None:
+        checked = compile_text(text, str(program))
+        read = ReadOptions(
+            batch_size=batch_size,
+            on_error=on_error,
+            dead_letter=(dead_letter or DEFAULT_DEAD_LETTER)
+            if on_error is ErrorPolicy.SKIP
+            else None,
+            schemas=declared_schemas(checked),
+            event_type=event_type,
+            time_column=time_column,
+        )
+        fmt = output_format or (
+            OUTPUT_SUFFIXES.get(output.suffix.lower(), OutputFormat.JSONL)
+            if output
+            else OutputFormat.JSONL
+        )
+        options = SimulateOptions(
+            program=checked,
+            events=events,
+            read=read,
+            immediate=immediate,
+            speed=speed,
+            verbose=verbose,
+            quiet=quiet,
+            output=output,
+            output_format=fmt,
+        )
+        summary = run_simulate(options, sys.stdout.write)
+        if stats:
+            rate = summary.events / summary.seconds if summary.seconds else 0.0
+            typer.echo(f"Duration:         {summary.seconds * 1000:.1f} ms")
+            typer.echo(f"Event rate:       {rate:,.0f} events/s")
+
+    run_guarded(body, (str(program), text))
 
 
 def main() -> None:

@@ -72,7 +72,9 @@ class VbatchError(Exception):
             gutter = f"{self.span.line:>5} | "
             lines.append(gutter + source_line)
             width = _caret_width(self.span, len(source_line))
-            lines.append(" " * (len(gutter) - 2) + "| " + " " * (self.span.column - 1) + "^" * width)
+            lines.append(
+                " " * (len(gutter) - 2) + "| " + " " * (self.span.column - 1) + "^" * width
+            )
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)

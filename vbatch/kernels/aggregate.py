@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import CheckError
-from vbatch.lang.functions import Aggregate
-from vbatch.lang.printer import print_expr
 from vbatch.kernels.rowlog import RowLog
 from vbatch.kernels.slots import SlotPool, ValueStore, grow_array
+from vbatch.lang.functions import Aggregate
+from vbatch.lang.printer import print_expr
 from vbatch.plan.logical import AggregateCall
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -56,7 +56,9 @@ class Accumulator:
         kind = values.type
         if pa.types.is_boolean(kind):
             values = pc.cast(values, pa.int64())
-        elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+        elif not (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+        ):
             arg = print_expr(self.call.arg) if self.call.arg is not None else ""
             msg = f"`{self.call.func.value}({arg})` needs numbers, but `{arg}` holds {kind}"
             span = self.call.arg.span if self.call.arg is not None else None

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+
 class ValueCodes:
     """Codes for the values of one column; code i is the i-th distinct value ever seen."""
 

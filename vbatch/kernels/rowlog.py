@@ -29,9 +29,7 @@ class Groups:
 
     def distinct_counts(self) -> pa.Array:
         """Number of distinct non-null values in each group."""
-        table = pa.table({"p": self.position, "v": self.values}).filter(
-            pc.is_valid(self.values)
-        )
+        table = pa.table({"p": self.position, "v": self.values}).filter(pc.is_valid(self.values))
         pairs = table.group_by(["p", "v"]).aggregate([])
         counts = np.bincount(pairs["p"].to_numpy(), minlength=self.n_groups)
         return pa.array(counts.astype(np.int64))
@@ -63,7 +61,9 @@ class RowLog:
         self._seqs: list[np.ndarray] = []
         self._values: list[pa.Array] = []
 
-    def append(self, slots: np.ndarray, gens: np.ndarray, seqs: np.ndarray, values: pa.Array) -> None:
+    def append(
+        self, slots: np.ndarray, gens: np.ndarray, seqs: np.ndarray, values: pa.Array
+    ) -> None:
         """Add rows (one per slot entry)."""
         self._slots.append(slots)
         self._gens.append(gens)

@@ -67,7 +67,9 @@ class SessionWindower:
 
     def due(self, tick: Tick) -> list[Step]:
         """Close sessions whose `last + gap` the watermark has passed."""
-        return self._close(self.last + self.gap < tick.end, lambda ends: tick.trigger_seq(ends, strict=True))
+        return self._close(
+            self.last + self.gap < tick.end, lambda ends: tick.trigger_seq(ends, strict=True)
+        )
 
     def finish(self, end_seq: int) -> list[Step]:
         """Close every open session at end of input."""

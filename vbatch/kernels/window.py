@@ -118,7 +118,9 @@ class WindowAggregateKernel:
         """Close every open window (end of input)."""
         return self._run(self.windower.finish(end_seq), None, [])
 
-    def _run(self, steps: list[Step], rows: Rows | None, values: list[pa.Array]) -> pa.RecordBatch | None:
+    def _run(
+        self, steps: list[Step], rows: Rows | None, values: list[pa.Array]
+    ) -> pa.RecordBatch | None:
         closed: list[pa.RecordBatch] = []
         for step in steps:
             if isinstance(step, Assign):

@@ -173,7 +173,9 @@ class TimeWindower(_KeyedWindower):
             return []
         keys, slots = self.table.pop(done)
         ends = ends[done]
-        return [Close(slots, codes[done], ends - self.size, ends, tick.trigger_seq(ends, strict=False))]
+        return [
+            Close(slots, codes[done], ends - self.size, ends, tick.trigger_seq(ends, strict=False))
+        ]
 
     def finish(self, end_seq: int) -> list[Step]:
         """Close every open window at end of input."""

@@ -203,7 +203,7 @@ class WindowSyntax(Enum):
 
 @dataclass(frozen=True)
 class WindowOp:
-    """`.window(size)`, `.window(tumbling size)`, `.window(size, sliding: s)`, `.window(session: g)`."""
+    """`.window(size)`, `(tumbling size)`, `(size, sliding: s)` or `(session: gap)`."""
 
     syntax: WindowSyntax
     size: Expr
@@ -331,10 +331,7 @@ def dump(node: object, indent: int = 0) -> str:
         if not f.compare:
             continue
         value = getattr(node, name)
-        if isinstance(value, tuple) and value:
-            lines.append(f"{pad}  {name}:")
-            lines.append(dump(value, indent + 2))
-        elif hasattr(value, "__dataclass_fields__"):
+        if isinstance(value, tuple) and value or hasattr(value, "__dataclass_fields__"):
             lines.append(f"{pad}  {name}:")
             lines.append(dump(value, indent + 2))
         else:

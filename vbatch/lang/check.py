@@ -138,7 +138,10 @@ class _Checker:
             seen.add(f.name)
             if f.type_name not in TYPE_NAMES:
                 msg = f"unknown type `{f.type_name}`"
-                hint = _suggest(f.type_name, TYPE_NAMES) or "types are int, float, str, bool, timestamp"
+                hint = (
+                    _suggest(f.type_name, TYPE_NAMES)
+                    or "types are int, float, str, bool, timestamp"
+                )
                 raise CheckError(msg, f.span, hint=hint)
             fields.append((f.name, TYPE_NAMES[f.type_name]))
         return EventSchema(decl.name, tuple(fields), decl.span)
@@ -266,7 +269,9 @@ class _Checker:
             checked.append(replace(item, value=self._expr(_interpolate(item.value), scope)))
         return tuple(checked)
 
-    def _aggregate(self, op: ast.AggregateOp, state: _StreamState, scope: _Scope) -> ast.AggregateOp:
+    def _aggregate(
+        self, op: ast.AggregateOp, state: _StreamState, scope: _Scope
+    ) -> ast.AggregateOp:
         if state.window is None:
             msg = "`.aggregate` needs a `.window(...)` before it"
             raise CheckError(msg, op.span, hint="add e.g. `.window(1m)` before `.aggregate`")
@@ -528,8 +533,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _interpolate(expr: ast.Expr) -> ast.Expr:
     """Turn string literals with `{field}` holes into Interpolation nodes."""
-    if isinstance(expr, ast.Literal) and isinstance(expr.value, str) and any(
-        c in expr.value for c in "{}"
+    if (
+        isinstance(expr, ast.Literal)
+        and isinstance(expr.value, str)
+        and any(c in expr.value for c in "{}")
     ):
         return _split_holes(expr)
     if isinstance(expr, ast.Binary):

@@ -108,7 +108,17 @@ def duration_millis(text: str) -> float:
     return float(match.group(1)) * DURATION_UNITS_MS[match.group(2)]
 
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f", "\\": "\\", '"': '"', "'": "'"}
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "0": "\0",
+    "b": "\b",
+    "f": "\f",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+}
 
 
 def unescape_string(token: Token) -> str:

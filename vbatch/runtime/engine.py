@@ -42,7 +42,9 @@ class Engine:
                 pending[reader].append(batch)
         return self._drain(pending, end_seq=None)
 
-    def finish(self, end_seq: int, inputs: Iterable[tuple[str, pa.RecordBatch]] = ()) -> list[Emitted]:
+    def finish(
+        self, end_seq: int, inputs: Iterable[tuple[str, pa.RecordBatch]] = ()
+    ) -> list[Emitted]:
         """Flush every stream in order (end of input); `end_seq` is the closing seq."""
         pending = self._pending()
         for source, batch in inputs:
@@ -53,7 +55,9 @@ class Engine:
     def _pending(self) -> dict[str, list[pa.RecordBatch]]:
         return {s.name: [] for s in self.plans}
 
-    def _drain(self, pending: dict[str, list[pa.RecordBatch]], end_seq: int | None) -> list[Emitted]:
+    def _drain(
+        self, pending: dict[str, list[pa.RecordBatch]], end_seq: int | None
+    ) -> list[Emitted]:
         emitted: list[Emitted] = []
         for plan in self.plans:
             pipeline = self.pipelines[plan.name]

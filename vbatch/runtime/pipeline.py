@@ -152,4 +152,3 @@ def _kernel(op: object, plan: StreamPlan) -> Kernel:
     if isinstance(op, WindowAggregate):
         return WindowAggregateKernel(op, plan.index)
     raise TypeError(f"no kernel for {type(op).__name__}")
-

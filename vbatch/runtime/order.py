@@ -1,0 +1,64 @@
+"""The deterministic order of outputs across streams.
+
+Each output row sorts by: the arrival that caused it (`_seq`), the end of the window it
+came from (per-event rows first), the window's stream and partition (`__ord`), then the
+stream's depth (readers after the stream they read), the kind of row (a window's own row
+before what it emits), the stream's declaration order and the row's position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from vbatch.kernels.window import ORD, ORDER_SHIFT, WEND
+from vbatch.plan.logical import StreamPlan
+from vbatch.runtime.pipeline import EmitKind
+
+FIRST = np.iinfo(np.int64).min
+KIND_RANK = {EmitKind.WINDOW: 0, EmitKind.PRINT: 1, EmitKind.OUTPUT: 2, EmitKind.FILTERED: 2}
+EVENT_RANK = -1
+
+Keys = tuple[np.ndarray, ...]
+
+
+def row_keys(batch: pa.RecordBatch, stream: StreamPlan, kind: EmitKind) -> Keys:
+    """Sort keys of every row of an emitted batch."""
+    n = batch.num_rows
+    return (
+        batch.column("_seq").to_numpy(),
+        _column_or(batch, WEND, FIRST, n),
+        _column_or(batch, ORD, stream.root << ORDER_SHIFT, n),
+        np.full(n, stream.depth, np.int64),
+        np.full(n, KIND_RANK[kind], np.int64),
+        np.full(n, stream.index, np.int64),
+        np.arange(n, dtype=np.int64),
+    )
+
+
+def event_keys(seq: np.ndarray) -> Keys:
+    """Sort keys of input events: before anything they cause."""
+    n = len(seq)
+    first = np.full(n, FIRST, np.int64)
+    return (seq, first, first, np.full(n, EVENT_RANK), first, first, np.arange(n, dtype=np.int64))
+
+
+def merge_order(keys: Sequence[Keys]) -> tuple[np.ndarray, np.ndarray]:
+    """For keyed parts, the (part, row) pairs in output order."""
+    if not keys:
+        empty = np.zeros(0, np.int64)
+        return empty, empty
+    columns = [np.concatenate([k[i] for k in keys]) for i in range(len(keys[0]))]
+    part = np.concatenate([np.full(len(k[0]), i, np.int64) for i, k in enumerate(keys)])
+    *leading, position = columns
+    order = np.lexsort((position, part, *reversed(leading)))
+    return part[order], columns[-1][order]
+
+
+def _column_or(batch: pa.RecordBatch, name: str, default: int, n: int) -> np.ndarray:
+    index = batch.schema.get_field_index(name)
+    if index < 0:
+        return np.full(n, default, np.int64)
+    return batch.column(index).to_numpy()
