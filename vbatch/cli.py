@@ -128,7 +128,7 @@ def simulate(
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option("--quiet", "-q", help="Print nothing on the console (use with --output)."),
+        typer.Option("--quiet", "-q", help="Print only the summary block (use with --output)."),
     ] = False,
     output: Annotated[
         Path | None,

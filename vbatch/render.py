@@ -78,10 +78,13 @@ def visible(names: list[str]) -> list[str]:
 class ConsoleRenderer:
     """Writes the header, the trace of a run, and the summary block."""
 
-    def __init__(self, plan: LogicalPlan, write: Callable[[str], None], *, verbose: bool) -> None:
+    def __init__(
+        self, plan: LogicalPlan, write: Callable[[str], None], *, verbose: bool, quiet: bool = False
+    ) -> None:
         self.plan = plan
         self.write = write
         self.verbose = verbose
+        self.quiet = quiet
         self.streams = {s.name: s for s in plan.streams}
         self.per_event = any(
             s.source_kind is SourceKind.EVENT and s.is_per_event for s in plan.streams
@@ -91,6 +94,8 @@ class ConsoleRenderer:
 
     def start(self, contexts_declared: int) -> None:
         """The header."""
+        if self.quiet:
+            return
         self.write(
             f"Program loaded: {len(self.plan.streams)} streams, {contexts_declared} contexts\n"
         )
@@ -108,7 +113,7 @@ class ConsoleRenderer:
     def finish(self, summary: Summary) -> None:
         """Alerts, then the summary block."""
         self._emit_section("alerts", self.alerts)
-        self.write("\nSimulation Complete\n")
+        self.write("Simulation Complete\n" if self.quiet else "\nSimulation Complete\n")
         self.write("======================\n")
         self.write(f"Events processed: {summary.events}\n")
         self.write(f"Contexts used:    {summary.contexts_used}\n")

@@ -423,7 +423,15 @@ def _positive(expr: ast.Expr, constants: dict[str, object], what: str) -> int:
 
 
 def _show(value: int) -> str:
-    return f"{int(value)}ms" if isinstance(value, Millis) else str(value)
+    return format_duration(int(value)) if isinstance(value, Millis) else str(value)
+
+
+def format_duration(millis: int) -> str:
+    """The shortest VPL spelling of a duration: 60000 → `1m`."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if millis and millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
 
 
 class _ExprChecker:

@@ -9,7 +9,13 @@ from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from vbatch.errors import Span, VplSyntaxError
 from vbatch.lang import ast
@@ -83,8 +89,10 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
         return _ToAst().transform(tree)
     except UnexpectedInput as err:
         raise _syntax_error(err, text).with_source(source_name, text) from None
-    except VplSyntaxError as err:
-        raise err.with_source(source_name, text) from None
+    except VisitError as err:
+        if isinstance(err.orig_exc, VplSyntaxError):
+            raise err.orig_exc.with_source(source_name, text) from None
+        raise
 
 
 # ---- tree → AST -------------------------------------------------------------
@@ -169,8 +177,11 @@ class _ToAst(Transformer):
     def field_decl(self, meta, name, type_name):  # noqa: ANN001
         return ast.FieldDecl(str(name), str(type_name), _span(meta))
 
+    def binding_kind(self, meta, token):  # noqa: ANN001
+        return ast.BindingKind(str(token))
+
     def binding_decl(self, meta, kind, name, type_name, value):  # noqa: ANN001
-        kind_enum = ast.BindingKind(str(kind))
+        kind_enum = kind
         type_text = str(type_name) if type_name is not None else None
         return ast.BindingDecl(kind_enum, str(name), type_text, value, _span(meta))
 
@@ -329,6 +340,8 @@ def _syntax_error(err: UnexpectedInput, text: str) -> VplSyntaxError:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         span = Span.point(err.line, err.column)
+        if text.startswith("/*", err.pos_in_stream):
+            return VplSyntaxError("unterminated `/*` comment", span, hint="close it with `*/`")
         if char in "\"'":
             return VplSyntaxError("unterminated string", span, hint="close it on the same line")
         return VplSyntaxError(f"unexpected character `{char}`", span)
@@ -349,6 +362,10 @@ def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
         return VplSyntaxError(msg, Span.point(line, column))
     span = _token_span(token)
     word = str(token)
+    start = token.start_pos or 0
+    if text[max(start - 1, 0) : start + 1] == "/*":
+        where = Span.point(token.line, max(token.column - 1, 1), 2)
+        return VplSyntaxError("unterminated `/*` comment", where, hint="close it with `*/`")
     if "WHERE" in expected and token.type == "NAME":
         return VplSyntaxError(f"unknown operation `.{word}`", span, hint=_suggest(word, OPERATIONS))
     if word in OPERATIONS and "DOT" in expected:

@@ -204,17 +204,16 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     """Replay the events through the program, rendering to `write` and writing outputs."""
     plan = build_plan(options.program)
     reader = open_events(options.events, options.read)
-    console = None if options.quiet else ConsoleRenderer(plan, write, verbose=options.verbose)
-    sinks: list[Sink] = [console] if console is not None else []
+    console = ConsoleRenderer(plan, write, verbose=options.verbose, quiet=options.quiet)
+    sinks: list[Sink] = [] if options.quiet else [console]
     output = None
     if options.output is not None:
         output = OutputSink(plan, open_writer(options.output_format, options.output))
         sinks.append(output)
-    trace = TraceOptions(window_rows=console is not None, filter_reasons=options.verbose)
+    trace = TraceOptions(window_rows=not options.quiet, filter_reasons=options.verbose)
     runner = LocalRunner(plan, trace)
     pacing = None if options.immediate else Pacing(speed=options.speed)
-    if console is not None:
-        console.start(len(options.program.contexts))
+    console.start(len(options.program.contexts))
     simulation = Simulation(options.program, plan, runner, sinks, pacing)
     try:
         summary = simulation.run(reader)
@@ -227,6 +226,5 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     if output is not None:
         output.close()
     summary = replace(summary, bad_records=reader.stats.bad_records)
-    if console is not None:
-        console.finish(summary)
+    console.finish(summary)
     return summary

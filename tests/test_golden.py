@@ -1,0 +1,39 @@
+"""The tutorial's expected console output, compared exactly, for every part."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.txt"))
+
+
+def run_vbatch(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "vbatch", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def golden_case(path: Path) -> tuple[list[str], str]:
+    """The command of a golden file (its first line) and the output it expects."""
+    first, expected = path.read_text().split("\n", 1)
+    assert first.startswith("# vbatch ")
+    return shlex.split(first.removeprefix("# vbatch ")), expected
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_tutorial_output_is_exact(path: Path) -> None:
+    args, expected = golden_case(path)
+    result = run_vbatch(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected
