@@ -92,7 +92,11 @@ statements = st.one_of(
         st.lists(st.builds(ast.FieldDecl, names, type_names), max_size=4).map(tuple),
     ),
     st.builds(
-        ast.BindingDecl, st.sampled_from(list(ast.BindingKind)), names, st.none() | type_names, exprs
+        ast.BindingDecl,
+        st.sampled_from(list(ast.BindingKind)),
+        names,
+        st.none() | type_names,
+        exprs,
     ),
     st.builds(ast.StreamDecl, names, names, st.lists(operations, max_size=6).map(tuple)),
 )

@@ -51,6 +51,8 @@ def test_every_command_has_help(command: str) -> None:
 def test_simulate_runtime_field_error_points_into_the_program(tmp_path) -> None:  # noqa: ANN001
     program = tmp_path / "p.vpl"
     program.write_text("stream S = SensorReading\n    .where(valu > 1)\n")
-    result = run_vbatch("simulate", "-p", str(program), "-e", "examples/first_context.evt", "--immediate")
+    result = run_vbatch(
+        "simulate", "-p", str(program), "-e", "examples/first_context.evt", "--immediate"
+    )
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{program}:2:12: unknown field `valu`"

@@ -58,5 +58,5 @@ def test_mutated_programs_give_a_clean_error(which: int, rng: random.Random) -> 
         elif action == "insert":
             text.insert(position, rng.choice("(){}[].,:=<>!\"'#/*-+ \n_az09"))
         else:
-            text[position] = rng.choice("()x.:,\"1")
+            text[position] = rng.choice('()x.:,"1')
     _check_never_crashes("".join(text))

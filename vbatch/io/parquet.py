@@ -1,0 +1,150 @@
+"""Parquet input: a file or a folder of files, streamed in bounded batches."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vbatch.errors import InputError
+from vbatch.io.source import InputChunk, ReadOptions, ReadStats
+from vbatch.io.table import (
+    TYPE_COLUMN,
+    BadRecord,
+    DeadLetters,
+    EventSplitter,
+    drop_rows,
+    event_columns,
+    input_files,
+    invalid_rows,
+    require_columns,
+)
+from vbatch.io.writers import json_rows
+
+T = TypeVar("T")
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+READ_ROWS = 1 << 18  # rows decoded per read; chunks are slices of it
+READ_AHEAD = 2  # batches decoded ahead, on a thread, while the caller splits the last one
+
+
+# --- The Parquet reader -----------------------------------------------------------------------
+
+
+class ParquetReader:
+    """Events from a Parquet file or a folder of them, read `options.batch_size` rows at a time.
+
+    >>> for chunk in ParquetReader("sensors.parquet", ReadOptions()): ...  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, options: ReadOptions | None = None) -> None:
+        self.path = Path(path)
+        self.options = options or ReadOptions()
+        self.stats = ReadStats()
+
+    def __iter__(self) -> Iterator[InputChunk]:
+        files = input_files(self.path, PARQUET_SUFFIXES)
+        splitter = EventSplitter(self.options, _single_type(files))
+        with DeadLetters(self.options, self.stats) as bad:
+            for file in files:
+                yield from self._chunks(file, splitter, bad)
+
+    def _chunks(
+        self, file: Path, splitter: EventSplitter, bad: DeadLetters
+    ) -> Iterator[InputChunk]:
+        parquet = _open(file)
+        names = parquet.schema_arrow.names
+        columns = require_columns(event_columns(names, self.options, str(file)), names)
+        first_row = 0
+        for batch in read_ahead(_batches(parquet, self.options.batch_size, file), READ_AHEAD):
+            problems = invalid_rows(batch, columns)
+            for row, reason, hint in problems:
+                record = json_rows(batch.slice(row, 1))[0].as_py()
+                bad.report(BadRecord(str(file), first_row + row + 1, reason, record, hint=hint))
+            good = drop_rows(batch, [p[0] for p in problems]) if problems else batch
+            chunk = splitter.split(good, columns, self.stats.events)
+            self.stats.events += chunk.count
+            first_row += batch.num_rows
+            yield chunk
+
+
+def _single_type(files: list[Path]) -> bool:
+    """True when the files' statistics show one event type in every row group."""
+    seen: set[object] = set()
+    for file in files:
+        try:
+            metadata = pq.read_metadata(file)
+        except (OSError, pa.ArrowInvalid):
+            return False
+        names = metadata.schema.names
+        if TYPE_COLUMN not in names:
+            return False
+        column = names.index(TYPE_COLUMN)
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(column).statistics
+            if stats is None or not stats.has_min_max or stats.min != stats.max:
+                return False
+            seen.add(stats.min)
+    return len(seen) <= 1
+
+
+def _open(file: Path) -> pq.ParquetFile:
+    """A Parquet file whose string columns read as dictionaries: cheap to split and decode."""
+    try:
+        schema = pq.read_schema(file)
+        strings = [f.name for f in schema if f.type in (pa.string(), pa.large_string())]
+        return pq.ParquetFile(file, read_dictionary=strings, pre_buffer=False)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InputError(f"cannot read Parquet: {err}", path=str(file)) from err
+
+
+def _batches(parquet: pq.ParquetFile, batch_size: int, file: Path) -> Iterator[pa.RecordBatch]:
+    """Batches of `batch_size` rows, sliced from larger reads (decoding is cheaper in bulk)."""
+    try:
+        for read in parquet.iter_batches(max(batch_size, READ_ROWS), use_threads=True):
+            for start in range(0, read.num_rows, batch_size):
+                yield read.slice(start, batch_size)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise InputError(f"cannot read Parquet: {err}", path=str(file)) from err
+
+
+_DONE = object()
+
+
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """`items`, produced on a thread up to `depth` ahead (Arrow decoding releases the GIL)."""
+    ready: queue.Queue[Any] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _offer(ready, item, stop):
+                    return
+            _offer(ready, _DONE, stop)
+        except BaseException as err:  # handed to the consumer, raised there
+            _offer(ready, err, stop)
+
+    threading.Thread(target=produce, name="vbatch-read-ahead", daemon=True).start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _offer(ready: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
+    """Put `item` once there is room; False if the consumer went away first."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
