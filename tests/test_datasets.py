@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from conftest import decoded
 
 from vbatch.datasets import DATASETS, generate
 from vbatch.errors import ConfigError
@@ -157,7 +158,7 @@ def test_evt_and_parquet_hold_the_same_events(tmp_path, kind):
         parts = {}
         for chunk in chunks:
             for event in chunk.batches:
-                parts.setdefault(event.event_type, []).append(event.batch)
+                parts.setdefault(event.event_type, []).append(decoded(event.batch))
         return {k: pa.Table.from_batches(v) for k, v in parts.items()}
 
     assert tables(from_evt) == tables(from_parquet)

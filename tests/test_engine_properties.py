@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from conftest import decoded
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import run_reference
@@ -97,15 +99,23 @@ def events(draw: st.DrawFn) -> list[tuple[str, dict]]:
     return rows
 
 
-def as_table(rows: list[tuple[str, dict]]) -> pa.Table:
-    """The events as a table with the conventional `_ts` and `event_type` columns."""
+def as_table(rows: list[tuple[str, dict]], encoded: bool = False) -> pa.Table:
+    """The events as a table with the conventional `_ts` and `event_type` columns.
+
+    `encoded` dictionary-encodes the string fields, as Parquet files hold them.
+    """
     schema = pa.schema(
         [("_ts", pa.int64()), ("event_type", pa.string()), ("k", pa.string()),
          ("v", pa.float64()), ("n", pa.int64()), ("s", pa.string())]
     )  # fmt: skip
     columns = {name: [r[1].get(name) for r in rows] for name in schema.names}
     columns["event_type"] = [r[0] for r in rows]
-    return pa.table(columns, schema=schema)
+    table = pa.table(columns, schema=schema)
+    if encoded:
+        for name in ("k", "s"):
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
+    return table
 
 
 def same(a: object, b: object) -> bool:
@@ -136,25 +146,27 @@ class _Rows:
     def chunk(self, chunk: object, emitted: list) -> None:
         for item in emitted:
             if item.kind is EmitKind.OUTPUT:
-                rows = item.batch.to_pylist()
+                rows = decoded(item.batch).to_pylist()
                 self.rows.setdefault(item.stream, []).extend(
                     {k: v for k, v in r.items() if not k.startswith("__")} for r in rows
                 )
 
 
-def engine_rows(program: CompiledProgram, rows: list, batch_size: int) -> dict[str, list[dict]]:
+def engine_rows(
+    program: CompiledProgram, rows: list, batch_size: int, encoded: bool = False
+) -> dict[str, list[dict]]:
     """Every stream's output rows, `_seq` included, as the engine computes them."""
     sink = _Rows()
     runner = LocalRunner(program.plan, TraceOptions())
-    reader = TableReader(as_table(rows), ReadOptions(batch_size=batch_size))
+    reader = TableReader(as_table(rows, encoded), ReadOptions(batch_size=batch_size))
     Simulation(program.program, program.plan, runner, [sink]).run(reader)
     return sink.rows
 
 
-@given(programs(), events(), st.sampled_from([1, 1, 2, 3, 5, 8, 13, 64]))
-def test_engine_matches_reference(source: str, rows: list, batch_size: int) -> None:
+@given(programs(), events(), st.sampled_from([1, 1, 2, 3, 5, 8, 13, 64]), st.booleans())
+def test_engine_matches_reference(source: str, rows: list, batch_size: int, encoded: bool) -> None:
     program = vbatch.compile(source)
-    got = engine_rows(program, rows, batch_size)
+    got = engine_rows(program, rows, batch_size, encoded)
     for stream, wanted in run_reference(program.program, rows).items():
         assert_same_rows(got.get(stream, []), wanted)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import decoded
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -56,7 +57,7 @@ def by_type(chunk_list: list[InputChunk]) -> dict[str, pa.Table]:
     parts: dict[str, list[pa.RecordBatch]] = {}
     for chunk in chunk_list:
         for event in chunk.batches:
-            parts.setdefault(event.event_type, []).append(event.batch)
+            parts.setdefault(event.event_type, []).append(decoded(event.batch))
     return {name: pa.Table.from_batches(batches) for name, batches in parts.items()}
 
 
@@ -91,7 +92,7 @@ def read_rows(fmt: str, tmp_path: Path, rows: list[dict], **options) -> list[Inp
 def test_event_type_column_splits_by_type_in_order_of_first_appearance(fmt, tmp_path):
     got = read_rows(fmt, tmp_path, EVENTS)
     assert [e.event_type for e in got[0].batches] == ["Temp", "Press"]
-    temp = got[0].batches[0].batch
+    temp = decoded(got[0].batches[0].batch)
     assert temp.schema.names == ["_ts", "_seq", "sensor_id", "temperature"]
     assert temp.column("_seq").to_pylist() == [0, 2, 4]
     assert temp.schema.field("sensor_id").type == pa.string()
@@ -282,6 +283,8 @@ def test_parquet_dictionary_columns_are_decoded(tmp_path):
         }
     )
     pq.write_table(table, tmp_path / "t.parquet")
+    batch = chunks(ParquetReader(tmp_path / "t.parquet"))[0].batches[0].batch
+    assert batch.schema.field("s").type == pa.dictionary(pa.int32(), pa.string())
     got = by_type(chunks(ParquetReader(tmp_path / "t.parquet")))
     assert got["A"].schema.field("s").type == pa.string()
     assert got["A"].schema.field("i").type == pa.int64()
@@ -449,7 +452,11 @@ def outcome(reader) -> list | str:
     """What a reader gives: its chunks as plain data, or the message of the error it raised."""
     try:
         return [
-            (c.first_seq, c.count, [(e.event_type, e.batch.schema, e.batch) for e in c.batches])
+            (
+                c.first_seq,
+                c.count,
+                [(e.event_type, decoded(e.batch).schema, decoded(e.batch)) for e in c.batches],
+            )
             for c in reader
         ]
     except InputError as err:

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from vbatch.api import declared_schemas
-from vbatch.errors import InputError, VbatchError
+from vbatch.errors import ConfigError, InputError, VbatchError
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy, ReadOptions
 from vbatch.io.writers import OutputFormat
 from vbatch.lang import compile_text
@@ -94,6 +94,69 @@ def parse_command(file: ProgramFile) -> None:
         typer.echo(dump(parse(text, str(file))))
 
     run_guarded(body)
+
+
+datasets_app = typer.Typer(
+    help="Generate large seeded synthetic data sets for the tutorial's event types.",
+    no_args_is_help=True,
+)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the data sets `generate` can write."""
+    from vbatch.datasets import DATASETS
+
+    for kind, description in DATASETS.items():
+        typer.echo(f"{kind:<8} {description}")
+
+
+@datasets_app.command("generate")
+def datasets_generate(
+    kind: Annotated[str, typer.Argument(help="sensors, climate or users (see `datasets list`).")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="File to write: .parquet or .evt.", show_default=False),
+    ],
+    events: Annotated[
+        int, typer.Option("--events", "-n", min=1, help="How many events.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same events.")] = 42,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-P",
+            help="A data set parameter as NAME=VALUE, e.g. -P zones=A,B,C -P jitter_ms=200.",
+        ),
+    ] = None,
+) -> None:
+    """Write a synthetic data set (see datasets/README.md for columns and parameters).
+
+    Exit codes: 0 written, 2 cannot write the file, 3 unknown data set or parameter.
+    """
+
+    def body() -> None:
+        from vbatch.datasets import generate
+
+        params = dict(_parameter(p) for p in param or [])
+        path = generate(kind, events, out, seed=seed, **params)
+        typer.echo(f"wrote {events:,} {kind} events to {path}")
+
+    run_guarded(body)
+
+
+def _parameter(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"bad --param {text!r}", hint="write NAME=VALUE, e.g. jitter_ms=200")
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            continue
+    return name, value
 
 
 OUTPUT_SUFFIXES = {".parquet": OutputFormat.PARQUET, ".csv": OutputFormat.CSV}

@@ -63,7 +63,7 @@ class VbatchError(Exception):
         """`file:line:col: message`, the source line, a caret underline and a hint."""
         where = self.source_name or "<input>"
         if self.span is None:
-            head = f"{where}: {self.message}"
+            head = f"{where}: {self.message}" if self.source_name else f"error: {self.message}"
             return head + (f"\nhint: {self.hint}" if self.hint else "")
         head = f"{where}:{self.span.line}:{self.span.column}: {self.message}"
         lines = [head]

@@ -50,8 +50,14 @@ class ParquetReader:
         files = input_files(self.path, PARQUET_SUFFIXES)
         splitter = EventSplitter(self.options, _single_type(files))
         with DeadLetters(self.options, self.stats) as bad:
-            for file in files:
-                yield from self._chunks(file, splitter, bad)
+            # Decoding and splitting run on a reader thread, ahead of the engine.
+            yield from read_ahead(self._all_chunks(files, splitter, bad), READ_AHEAD)
+
+    def _all_chunks(
+        self, files: list[Path], splitter: EventSplitter, bad: DeadLetters
+    ) -> Iterator[InputChunk]:
+        for file in files:
+            yield from self._chunks(file, splitter, bad)
 
     def _chunks(
         self, file: Path, splitter: EventSplitter, bad: DeadLetters
@@ -60,7 +66,7 @@ class ParquetReader:
         names = parquet.schema_arrow.names
         columns = require_columns(event_columns(names, self.options, str(file)), names)
         first_row = 0
-        for batch in read_ahead(_batches(parquet, self.options.batch_size, file), READ_AHEAD):
+        for batch in _batches(parquet, self.options.batch_size, file):
             problems = invalid_rows(batch, columns)
             for row, reason, hint in problems:
                 record = json_rows(batch.slice(row, 1))[0].as_py()

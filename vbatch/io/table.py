@@ -89,8 +89,17 @@ def _hidden(relative: Path) -> bool:
 # --- Column types -----------------------------------------------------------------------------
 
 
+STRING_CODES = pa.dictionary(pa.int32(), pa.string())
+
+
 def normal_type(dtype: pa.DataType) -> pa.DataType:
-    """The type vbatch keeps values of `dtype` as: int64, float64, string, bool, lists of those."""
+    """The type vbatch keeps values of `dtype` as: int64, float64, string, bool, lists of those.
+
+    Dictionary-encoded strings (as Parquet stores them) stay encoded, as
+    dictionary<int32, string>: the same values, cheaper to partition and filter.
+    """
+    if pa.types.is_dictionary(dtype) and normal_type(dtype.value_type) == pa.string():
+        return STRING_CODES
     for accepts, convert in _NORMAL_TYPES:
         if accepts(dtype):
             return convert(dtype)
@@ -111,8 +120,8 @@ _NORMAL_TYPES: tuple[tuple[Callable[[pa.DataType], bool], Callable[..., pa.DataT
 
 
 def normalised(column: pa.Array) -> pa.Array:
-    """`column` with its normal type; dictionaries are decoded."""
-    if pa.types.is_dictionary(column.type):
+    """`column` with its normal type; dictionaries other than of strings are decoded."""
+    if pa.types.is_dictionary(column.type) and normal_type(column.type) != STRING_CODES:
         column = column.dictionary.take(column.indices)
     dtype = normal_type(column.type)
     return column if dtype == column.type else column.cast(dtype)
@@ -226,6 +235,8 @@ def _cast_declared(
     if column is None:
         return pa.nulls(rows, field.type)
     column = normalised(column)
+    if _same_strings(column.type, field.type):
+        return column
     try:
         return column if column.type == field.type else column.cast(field.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
@@ -239,7 +250,7 @@ def _widen(
     if column is None:
         return pa.nulls(rows, field.type)
     column = normalised(column)
-    if column.type == field.type:
+    if column.type == field.type or _same_strings(column.type, field.type):
         return column
     if _widens_to(column.type, field.type):
         return column.cast(field.type)
@@ -249,6 +260,11 @@ def _widen(
     )
     hint = f"declare the field's type in an `event {event_type}` declaration"
     raise InputError(msg, path=path, hint=hint)
+
+
+def _same_strings(a: pa.DataType, b: pa.DataType) -> bool:
+    """Strings and dictionary-encoded strings hold the same values: either may stand."""
+    return {a, b} <= {pa.string(), STRING_CODES}
 
 
 def _widens_to(source: pa.DataType, target: pa.DataType) -> bool:

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import CheckError
+from vbatch.kernels.expr import plain
 from vbatch.kernels.rowlog import RowLog
 from vbatch.kernels.slots import SlotPool, ValueStore, grow_array
 from vbatch.lang.functions import Aggregate
@@ -53,6 +54,7 @@ class Accumulator:
         self, slots: np.ndarray, values: pa.Array
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(slots, numbers, seqs mask) for the non-null rows; rejects non-numeric input."""
+        values = plain(values)
         kind = values.type
         if pa.types.is_boolean(kind):
             values = pc.cast(values, pa.int64())
@@ -279,12 +281,13 @@ class EdgeAccumulator(Accumulator):
 
     def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
         assert values is not None
-        if pa.types.is_null(self.value_type):
-            self.value_type = values.type
         self.ufunc.at(self.seq, slots, seqs)
         winners = np.flatnonzero(self.seq[slots] == seqs)
         if len(winners):
-            self.store.set(slots[winners], values.take(pa.array(winners)))
+            kept = plain(values.take(pa.array(winners)))
+            if pa.types.is_null(self.value_type):
+                self.value_type = kept.type
+            self.store.set(slots[winners], kept)
 
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
         take_src = self.ufunc(self.seq[src], self.seq[dst]) == self.seq[src]
@@ -321,6 +324,7 @@ class LoggedAccumulator(Accumulator):
 
     def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
         assert values is not None
+        values = plain(values)
         if pa.types.is_null(self.value_type):
             self.value_type = values.type
         if self.call.func is Aggregate.PERCENTILE:

@@ -25,6 +25,8 @@ class Tick:
 
     def before_rows(self, seqs: np.ndarray) -> np.ndarray:
         """The watermark just before each of the given rows arrived."""
+        if len(seqs) == len(self.seq):  # no row was filtered out: the same rows
+            return self.before
         return self.before[np.searchsorted(self.seq, seqs)]
 
     def trigger_seq(self, thresholds: np.ndarray, *, strict: bool) -> np.ndarray:

@@ -50,6 +50,13 @@ def compile_expr(expr: ast.Expr) -> CompiledExpr:
     return CompiledExpr(_compile(expr), expr)
 
 
+def plain(value: Value) -> Value:
+    """Dictionary-encoded values decoded (for functions without dictionary kernels)."""
+    if isinstance(value, pa.Array | pa.ChunkedArray) and pa.types.is_dictionary(value.type):
+        return value.cast(value.type.value_type)
+    return value
+
+
 def as_array(value: Value, length: int) -> pa.Array:
     """A value broadcast to an array of `length` rows."""
     if isinstance(value, pa.ChunkedArray):
@@ -164,6 +171,7 @@ def _(expr: ast.Interpolation) -> ColumnFn:
 
 
 def _to_text(value: Value) -> Value:
+    value = plain(value)
     if isinstance(value, pa.Scalar):
         return pa.scalar("null" if not value.is_valid else str(value.as_py()))
     if pa.types.is_string(value.type) or pa.types.is_large_string(value.type):
@@ -177,8 +185,8 @@ def _to_text(value: Value) -> Value:
 def _(expr: ast.Unary) -> ColumnFn:
     operand = _compile(expr.operand)
     if expr.op is ast.UnaryOp.NOT:
-        return lambda batch: pc.invert(operand(batch))
-    return lambda batch: pc.negate(operand(batch))
+        return lambda batch: pc.invert(plain(operand(batch)))
+    return lambda batch: pc.negate(plain(operand(batch)))
 
 
 def _true_divide(left: Value, right: Value) -> Value:
@@ -256,7 +264,22 @@ def _(expr: ast.Binary) -> ColumnFn:
     left = _compile(expr.left)
     right = _compile(expr.right)
     op = _BINARY[expr.op]
-    return lambda batch: op(left(batch), right(batch))
+    if expr.op in _DICTIONARY_AWARE:
+        return lambda batch: op(left(batch), right(batch))
+    return lambda batch: op(plain(left(batch)), plain(right(batch)))
+
+
+# Arrow compares and looks up dictionary-encoded values without decoding them.
+_DICTIONARY_AWARE = {
+    ast.BinaryOp.EQ,
+    ast.BinaryOp.NE,
+    ast.BinaryOp.LT,
+    ast.BinaryOp.LE,
+    ast.BinaryOp.GT,
+    ast.BinaryOp.GE,
+    ast.BinaryOp.IN,
+    ast.BinaryOp.NOT_IN,
+}
 
 
 def _null_comparison(expr: ast.Binary) -> ColumnFn | None:
@@ -321,4 +344,4 @@ def _(expr: ast.Call) -> ColumnFn:
         msg = f"`{expr.func}(...)` cannot be computed per row"
         raise CheckError(msg, expr.span, hint="aggregates belong inside `.aggregate(...)`")
     args = [_compile(a) for a in expr.args]
-    return lambda batch: fn(*(a(batch) for a in args))
+    return lambda batch: fn(*(plain(a(batch)) for a in args))

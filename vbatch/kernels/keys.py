@@ -13,16 +13,45 @@ class ValueCodes:
     def __init__(self) -> None:
         self._known: pa.Array | None = None
         self.count = 0
+        self._dictionary: pa.Array | None = None
+        self._mapping = np.zeros(0, np.int64)
 
     def encode(self, column: pa.Array) -> np.ndarray:
         """The code of each row's value, assigning new codes to new values."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            return self._encode_indices(column)
         local, uniques = _factorize(column)
+        return self._codes(local, uniques)
+
+    def _codes(self, local: np.ndarray, uniques: pa.Array) -> np.ndarray:
         found = self._lookup(uniques)
         missing = np.flatnonzero(found < 0)
         if len(missing):
             found[missing] = self.count + np.arange(len(missing))
             self._remember(uniques.take(pa.array(missing)))
         return found[local]
+
+    def _encode_indices(self, column: pa.DictionaryArray) -> np.ndarray:
+        """Dictionary-encoded keys: codes through a per-dictionary mapping, no hashing of rows."""
+        dictionary = column.dictionary
+        if self._dictionary is None or not _same_dictionary(dictionary, self._dictionary):
+            self._dictionary = dictionary
+            self._mapping = np.full(len(dictionary) + 1, -1, np.int64)  # last entry: null
+        indices = column.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, len(dictionary))
+        entries = indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        codes = self._mapping[entries]
+        if (codes < 0).any():
+            missing = np.flatnonzero(codes < 0)
+            distinct, first = np.unique(entries[missing], return_index=True)
+            fresh = distinct[np.argsort(first)]
+            values = dictionary.take(pa.array(fresh, mask=fresh == len(dictionary)))
+            self._mapping[fresh] = self._codes(np.arange(len(fresh)), values)
+            codes = self._mapping[entries]
+        return codes
 
     def values(self, codes: np.ndarray) -> pa.Array:
         """The values behind `codes`."""
@@ -42,6 +71,15 @@ class ValueCodes:
             self._known = new_values
         else:
             self._known = pa.concat_arrays([self._known, new_values])
+
+
+def _same_dictionary(a: pa.Array, b: pa.Array) -> bool:
+    if len(a) != len(b):
+        return False
+    if a.buffers()[-1] is not None and b.buffers()[-1] is not None:
+        if a.buffers()[-1].address == b.buffers()[-1].address and a.offset == b.offset:
+            return True
+    return a.equals(b)
 
 
 def _factorize(column: pa.Array) -> tuple[np.ndarray, pa.Array]:

@@ -34,6 +34,20 @@ def segmented_cummax(values: np.ndarray, starts: np.ndarray) -> np.ndarray | Non
     return np.maximum.accumulate(shifted) - segment * spread + base
 
 
+def stable_order(codes: np.ndarray) -> np.ndarray:
+    """Positions sorted by code, arrival order kept within a code (radix sort on 16-bit parts)."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    top = int(codes.max())
+    if top < 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    if top < 1 << 32:
+        low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((codes[low] >> 16).astype(np.uint16), kind="stable")
+        return low[high]
+    return np.argsort(codes, kind="stable")
+
+
 @dataclass(frozen=True)
 class _Plan:
     """How one run of rows joins the open sessions."""
@@ -62,8 +76,82 @@ class SessionWindower:
     def steps(self, rows: Rows, tick: Tick) -> list[Step]:
         """Assign rows to sessions, then close the sessions the watermark has passed."""
         steps: list[Step] = []
-        self._run(rows, np.arange(len(rows.ts)), tick, steps)
+        if not self._in_order(rows, steps):
+            self._run(rows, np.arange(len(rows.ts)), tick, steps)
         return steps + self.due(tick)
+
+    def _in_order(self, rows: Rows, steps: list[Step]) -> bool:
+        """The common case, without merging: each partition's rows arrive in time order.
+
+        Handles the batch and returns True when, per partition, rows come in time order
+        after its one open session, no row joins a session the watermark already closed,
+        and no row is late; otherwise changes nothing and returns False.
+        """
+        order = stable_order(rows.codes)
+        codes, ts, wb = rows.codes[order], rows.ts[order], rows.wm_before[order]
+        n = len(codes)
+        first = np.ones(n, bool)
+        first[1:] = codes[1:] != codes[:-1]
+        previous = np.empty(n, np.int64)
+        previous[1:] = ts[:-1]
+        top = int(max(codes.max(), self.code.max(initial=-1))) + 1
+        where = np.full(top, -1, np.int64)
+        where[self.code] = np.arange(len(self.code))
+        if len(self.code) and (np.bincount(self.code, minlength=top)[codes[first]] > 1).any():
+            return False
+        open_at = where[codes[first]]
+        has_open = open_at >= 0
+        open_last = np.zeros(len(open_at), np.int64)
+        open_last[has_open] = self.last[open_at[has_open]]
+        if (has_open & (ts[first] < open_last)).any():
+            return False
+        previous[first] = open_last
+        known = ~first
+        known[first] = has_open
+        if (known & (ts < previous)).any():
+            return False
+        joins = known & (ts - previous <= self.gap)
+        if (joins & (wb > previous + self.gap)).any():
+            return False
+        starts = ~joins
+        if (starts & (ts + self.gap < wb)).any():
+            return False
+        self._apply_in_order(rows, order, codes, ts, first, joins, open_at, steps)
+        return True
+
+    def _apply_in_order(
+        self,
+        rows: Rows,
+        order: np.ndarray,
+        codes: np.ndarray,
+        ts: np.ndarray,
+        first: np.ndarray,
+        joins: np.ndarray,
+        open_at: np.ndarray,
+        steps: list[Step],
+    ) -> None:
+        segment_start = np.flatnonzero(~joins | first)
+        segment = np.cumsum(~joins | first) - 1
+        continues = joins[segment_start]  # the segment extends the code's open session
+        slot = np.empty(len(segment_start), np.int64)
+        prior = open_at[np.cumsum(first)[segment_start] - 1]
+        slot[continues] = self.slot[prior[continues]]
+        fresh = np.flatnonzero(~continues)
+        if len(fresh):
+            slot[fresh] = self.pool.alloc(len(fresh))
+        in_arrival_order = np.empty(len(order), np.int64)
+        in_arrival_order[order] = slot[segment]
+        steps.append(Assign(None, in_arrival_order))
+        seg_codes = codes[segment_start]
+        seg_start = ts[segment_start]
+        seg_last = np.maximum.reduceat(ts, segment_start)
+        seg_start[continues] = self.start[prior[continues]]
+        keep = np.ones(len(self.code), bool)
+        keep[prior[continues]] = False
+        self.code = np.concatenate([self.code[keep], seg_codes])
+        self.start = np.concatenate([self.start[keep], seg_start])
+        self.last = np.concatenate([self.last[keep], seg_last])
+        self.slot = np.concatenate([self.slot[keep], slot])
 
     def due(self, tick: Tick) -> list[Step]:
         """Close sessions whose `last + gap` the watermark has passed."""

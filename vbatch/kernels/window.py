@@ -141,12 +141,12 @@ class WindowAggregateKernel:
         return closed[0] if len(closed) == 1 else pa.concat_batches(closed)
 
     def _assign(self, step: Assign, rows: Rows, values: list[pa.Array]) -> None:
-        whole = len(step.rows) == len(rows.seqs) and (
-            len(step.rows) == 0 or step.rows[-1] == len(step.rows) - 1
-        )
-        taker = None if whole else pa.array(step.rows)
-        picked = [v if taker is None else v.take(taker) for v in values]
-        seqs = rows.seqs[step.rows]
+        if step.rows is None:
+            picked, seqs = values, rows.seqs
+        else:
+            taker = pa.array(step.rows)
+            picked = [v.take(taker) for v in values]
+            seqs = rows.seqs[step.rows]
         for acc, which in zip(self.accumulators, self.inputs.index, strict=True):
             acc.update(step.slots, None if which is None else picked[which], seqs)
 

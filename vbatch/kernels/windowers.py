@@ -7,6 +7,7 @@ with slide == size; count windows and sessions are the two other windowers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +33,9 @@ class Rows:
 
 @dataclass(frozen=True)
 class Assign:
-    """Fold rows `rows` (indices into Rows) into `slots`, pairwise."""
+    """Fold rows into `slots`, pairwise: `rows` indexes Rows, None means every row in order."""
 
-    rows: np.ndarray
+    rows: np.ndarray | None
     slots: np.ndarray
 
 
@@ -137,6 +138,53 @@ class _KeyedWindower:
         return slots[local]
 
 
+class CurrentWindows:
+    """Each partition's latest open window, so most rows find their slot by one lookup."""
+
+    NONE = np.iinfo(np.int64).min
+
+    def __init__(self) -> None:
+        self.number = np.zeros(0, np.int64)
+        self.slot = np.zeros(0, np.int64)
+
+    def slots(
+        self,
+        codes: np.ndarray,
+        numbers: np.ndarray,
+        assign: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        """The slot of each (code, window number); `assign` opens or finds the others."""
+        top = int(codes.max()) + 1 if len(codes) else 0
+        if top > len(self.number):
+            self.number = grow_array(self.number, max(top, 2 * len(self.number)), self.NONE)
+            self.slot = grow_array(self.slot, len(self.number), -1)
+        hit = self.number[codes] == numbers
+        if hit.all():
+            return self.slot[codes]
+        slots = np.empty(len(codes), np.int64)
+        slots[hit] = self.slot[codes[hit]]
+        miss = np.flatnonzero(~hit)
+        found = assign(codes[miss], numbers[miss])
+        slots[miss] = found
+        self._remember(codes[miss], numbers[miss], found)
+        return slots
+
+    def _remember(self, codes: np.ndarray, numbers: np.ndarray, slots: np.ndarray) -> None:
+        order = np.lexsort((numbers, codes))
+        codes, numbers, slots = codes[order], numbers[order], slots[order]
+        latest = np.ones(len(codes), bool)
+        latest[:-1] = codes[1:] != codes[:-1]
+        codes, numbers, slots = codes[latest], numbers[latest], slots[latest]
+        newer = numbers > self.number[codes]
+        self.number[codes[newer]] = numbers[newer]
+        self.slot[codes[newer]] = slots[newer]
+
+    def forget(self, codes: np.ndarray, numbers: np.ndarray) -> None:
+        """Closed windows are no longer current."""
+        closing = self.number[codes] == numbers
+        self.number[codes[closing]] = self.NONE
+
+
 class TimeWindower(_KeyedWindower):
     """Epoch-aligned windows `[k·slide, k·slide + size)`; tumbling when slide == size."""
 
@@ -145,24 +193,28 @@ class TimeWindower(_KeyedWindower):
         self.size = size
         self.slide = slide
         self.late_rows = 0
+        self.current = CurrentWindows()
 
     def steps(self, rows: Rows, tick: Tick) -> list[Step]:
         """Assign each row to its windows (dropping late pairs), then close due windows."""
         n = len(rows.ts)
         last = rows.ts // self.slide
-        first = (rows.ts - self.size) // self.slide + 1
-        counts = last - first + 1
         if self.size == self.slide:
             pair_rows, numbers = np.arange(n), last
         else:
+            first = (rows.ts - self.size) // self.slide + 1
+            counts = last - first + 1
             pair_rows = np.repeat(np.arange(n), counts)
             starts = np.cumsum(counts) - counts
             numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
         on_time = numbers * self.slide + self.size > rows.wm_before[pair_rows]
-        pair_rows, numbers = pair_rows[on_time], numbers[on_time]
+        every_row = self.size == self.slide and bool(on_time.all())
+        if not on_time.all():
+            pair_rows, numbers = pair_rows[on_time], numbers[on_time]
         self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
-        slots = self._assign(rows.codes[pair_rows], numbers)
-        return [Assign(pair_rows, slots), *self.due(tick)]
+        codes = rows.codes[pair_rows]
+        slots = self.current.slots(codes, numbers, self._assign)
+        return [Assign(None if every_row else pair_rows, slots), *self.due(tick)]
 
     def due(self, tick: Tick) -> list[Step]:
         """Close the windows whose end the watermark has reached."""

@@ -7,17 +7,17 @@ import pyarrow as pa
 
 from vbatch.io.source import InputChunk
 from vbatch.io.writers import JsonlWriter, OutputWriter, json_rows
+from vbatch.kernels.expr import plain
 from vbatch.plan.logical import LogicalPlan
 from vbatch.runtime.order import merge_order, row_keys
 from vbatch.runtime.pipeline import EmitKind, Emitted
 
 
 def machine_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A stream output without the engine's private columns (`_seq`, `__...`)."""
-    keep = [i for i, n in enumerate(batch.schema.names) if n != "_seq" and not n.startswith("__")]
-    if len(keep) == batch.num_columns:
-        return batch
-    return batch.select(keep)
+    """A stream output as users see it: no private columns (`_seq`, `__...`), plain types."""
+    names = [n for n in batch.schema.names if n != "_seq" and not n.startswith("__")]
+    columns = [plain(batch.column(n)) for n in names]
+    return pa.RecordBatch.from_arrays(columns, names=names)
 
 
 class OutputSink:
