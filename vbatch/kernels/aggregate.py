@@ -23,6 +23,18 @@ INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
 
+def first_occurrences(slots: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct slot, in O(n).
+
+    `scratch` is a per-slot array holding INT64_MAX everywhere; it is left that way.
+    """
+    positions = np.arange(len(slots))
+    np.minimum.at(scratch, slots, positions)
+    first = np.flatnonzero(scratch[slots] == positions)
+    scratch[slots] = INT64_MAX
+    return first
+
+
 class Accumulator:
     """Base: the per-slot state of one aggregate call."""
 
@@ -215,9 +227,11 @@ class SpreadAccumulator(Accumulator):
         self.shift = np.zeros(0, np.float64)
         self.s1 = np.zeros(0, np.float64)
         self.s2 = np.zeros(0, np.float64)
+        self._scratch = np.zeros(0, np.int64)
 
     def grow(self, capacity: int) -> None:
         super().grow(capacity)
+        self._scratch = grow_array(self._scratch, capacity, INT64_MAX)
         self.n = grow_array(self.n, capacity, 0)
         self.shift = grow_array(self.shift, capacity, 0.0)
         self.s1 = grow_array(self.s1, capacity, 0.0)
@@ -229,8 +243,8 @@ class SpreadAccumulator(Accumulator):
         x = numbers.astype(np.float64, copy=False)
         fresh = np.flatnonzero(self.n[slots] == 0)
         if len(fresh):
-            new_slots, first = np.unique(slots[fresh], return_index=True)
-            self.shift[new_slots] = x[fresh[first]]
+            first = first_occurrences(slots[fresh], self._scratch)
+            self.shift[slots[fresh[first]]] = x[fresh[first]]
         d = x - self.shift[slots]
         np.add.at(self.n, slots, 1)
         np.add.at(self.s1, slots, d)

@@ -42,7 +42,7 @@ class ValueCodes:
         indices = column.indices
         if indices.null_count:
             indices = pc.fill_null(indices, len(dictionary))
-        entries = indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        entries = indices.to_numpy(zero_copy_only=False)
         codes = self._mapping[entries]
         if (codes < 0).any():
             missing = np.flatnonzero(codes < 0)
@@ -76,9 +76,9 @@ class ValueCodes:
 def _same_dictionary(a: pa.Array, b: pa.Array) -> bool:
     if len(a) != len(b):
         return False
-    if a.buffers()[-1] is not None and b.buffers()[-1] is not None:
-        if a.buffers()[-1].address == b.buffers()[-1].address and a.offset == b.offset:
-            return True
+    data_a, data_b = a.buffers()[-1], b.buffers()[-1]
+    if data_a is not None and data_b is not None and data_a.address == data_b.address:
+        return a.offset == b.offset or a.equals(b)
     return a.equals(b)
 
 

@@ -170,14 +170,10 @@ class CurrentWindows:
         return slots
 
     def _remember(self, codes: np.ndarray, numbers: np.ndarray, slots: np.ndarray) -> None:
-        order = np.lexsort((numbers, codes))
-        codes, numbers, slots = codes[order], numbers[order], slots[order]
-        latest = np.ones(len(codes), bool)
-        latest[:-1] = codes[1:] != codes[:-1]
-        codes, numbers, slots = codes[latest], numbers[latest], slots[latest]
-        newer = numbers > self.number[codes]
-        self.number[codes[newer]] = numbers[newer]
-        self.slot[codes[newer]] = slots[newer]
+        """Make each code's latest window number (and its slot) current."""
+        np.maximum.at(self.number, codes, numbers)
+        latest = self.number[codes] == numbers
+        self.slot[codes[latest]] = slots[latest]  # rows of one window share its slot
 
     def forget(self, codes: np.ndarray, numbers: np.ndarray) -> None:
         """Closed windows are no longer current."""
@@ -209,9 +205,9 @@ class TimeWindower(_KeyedWindower):
             numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
         on_time = numbers * self.slide + self.size > rows.wm_before[pair_rows]
         every_row = self.size == self.slide and bool(on_time.all())
-        if not on_time.all():
+        if not every_row:
             pair_rows, numbers = pair_rows[on_time], numbers[on_time]
-        self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
+            self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
         codes = rows.codes[pair_rows]
         slots = self.current.slots(codes, numbers, self._assign)
         return [Assign(None if every_row else pair_rows, slots), *self.due(tick)]

@@ -1,0 +1,1 @@
+"""Reproducible throughput benchmarks for vbatch (see benchmarks/README.md)."""

@@ -1,0 +1,42 @@
+"""Run one replay in this process and print its figures as JSON (used by the benchmarks).
+
+    python -m benchmarks.replay PROGRAM EVENTS [--batch-size N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+from vbatch.api import declared_schemas, load
+from vbatch.io.source import DEFAULT_BATCH_SIZE, ReadOptions
+from vbatch.runtime.simulate import SimulateOptions, run_simulate
+
+
+def main() -> None:
+    """Replay quietly; print events, seconds and peak RSS."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("program")
+    parser.add_argument("events")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    args = parser.parse_args()
+    program = load(args.program).program
+    options = SimulateOptions(
+        program=program,
+        events=args.events,
+        read=ReadOptions(batch_size=args.batch_size, schemas=declared_schemas(program)),
+        quiet=True,
+    )
+    started = time.perf_counter()
+    summary = run_simulate(options, lambda text: None)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    figures = {"events": summary.events, "seconds": seconds, "peak_mib": peak_kib / 1024}
+    json.dump(figures, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
