@@ -21,6 +21,14 @@ from vbatch.errors import (
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext vbatch`: registers the `%%vpl` cell magic (see vbatch.notebook)."""
+    from vbatch.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "CheckError",
     "CompiledProgram",

@@ -73,6 +73,11 @@ class Result(Mapping[str, pa.Table]):
         counts = ", ".join(f"{n}: {t.num_rows} rows" for n, t in self.tables.items())
         return f"Result({counts})"
 
+    def _repr_html_(self) -> str:
+        from vbatch.notebook import result_html
+
+        return result_html(self)
+
 
 @dataclass(frozen=True)
 class CompiledProgram:
@@ -80,6 +85,11 @@ class CompiledProgram:
 
     program: Program
     plan: LogicalPlan = field(repr=False)
+
+    def _repr_html_(self) -> str:
+        from vbatch.notebook import program_html
+
+        return program_html(self)
 
     @property
     def streams(self) -> tuple[str, ...]:
