@@ -18,7 +18,7 @@ from vbatch.plan.logical import LogicalPlan
 from vbatch.render import Summary
 from vbatch.runtime.outputs import machine_columns
 from vbatch.runtime.pipeline import EmitKind, Emitted, TraceOptions
-from vbatch.runtime.simulate import LocalRunner, Simulation
+from vbatch.runtime.simulate import Simulation, make_runner
 
 
 class CollectSink:
@@ -108,8 +108,12 @@ class CompiledProgram:
         event_type: str | None = None,
         time_column: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        contexts: bool = True,
     ) -> Result:
         """Replay events (a path, a pyarrow Table/RecordBatchReader or a pandas DataFrame).
+
+        With `contexts=True` each declared context runs in its own worker process; the
+        results are the same either way.
 
         >>> program = compile('stream Hot = SensorReading .where(value > 50)')
         >>> program.simulate("examples/first_context.evt")["Hot"].num_rows
@@ -123,8 +127,11 @@ class CompiledProgram:
         )
         reader = open_events(events, options)
         collect = CollectSink(self.plan)
-        runner = LocalRunner(self.plan, TraceOptions())
-        summary = Simulation(self.program, self.plan, runner, [collect]).run(reader)
+        runner = make_runner(self.program, self.plan, TraceOptions(), contexts=contexts)
+        try:
+            summary = Simulation(self.program, self.plan, runner, [collect]).run(reader)
+        finally:
+            runner.close()
         return Result(collect.tables(), summary, reader.stats.bad_records)
 
 

@@ -247,6 +247,21 @@ def simulate(
     stats: Annotated[
         bool, typer.Option("--stats", help="Add the run's duration and event rate to the summary.")
     ] = False,
+    contexts: Annotated[
+        bool,
+        typer.Option(
+            "--contexts/--no-contexts",
+            help="Run each declared context in its own worker process (or all in one process).",
+        ),
+    ] = True,
+    channel_capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--channel-capacity",
+            min=1,
+            help="Events a queue between processes may hold before its producer waits.",
+        ),
+    ] = None,
 ) -> None:
     """Replay recorded events through a program and print what every stream produces.
 
@@ -282,6 +297,8 @@ def simulate(
             quiet=quiet,
             output=output,
             output_format=fmt,
+            contexts=contexts,
+            capacity=channel_capacity,
         )
         summary = run_simulate(options, sys.stdout.write)
         if stats:
@@ -290,6 +307,141 @@ def simulate(
             typer.echo(f"Event rate:       {rate:,.0f} events/s")
 
     run_guarded(body, (str(program), text))
+
+
+def _endpoint(text: str | None, option: str) -> tuple[str, int] | None:
+    """`PORT` or `HOST:PORT` (host defaults to 127.0.0.1)."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"bad {option} {text!r}", hint="write PORT or HOST:PORT, e.g. 127.0.0.1:7000"
+        )
+    return host or "127.0.0.1", int(port)
+
+
+@app.command()
+def run(
+    file: Annotated[
+        Path, typer.Option("--file", "-p", help="The VPL program to run.", show_default=False)
+    ],
+    follow: Annotated[
+        Path | None,
+        typer.Option("--follow", help="Read a file that keeps growing, from its start."),
+    ] = None,
+    tcp: Annotated[
+        str | None,
+        typer.Option("--tcp", help="Also take lines on a TCP endpoint: PORT or HOST:PORT."),
+    ] = None,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http", help="Also take POST /events on an HTTP endpoint: PORT or HOST:PORT."
+        ),
+    ] = None,
+    stdin: Annotated[
+        bool | None,
+        typer.Option(
+            "--stdin/--no-stdin",
+            help="Read standard input (default: yes unless --follow, --tcp or --http is given).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Cut a micro-batch at this many lines.")
+    ] = 4096,
+    linger: Annotated[
+        float,
+        typer.Option(
+            "--linger", min=0.0, help="Cut a micro-batch once its first line waited this many ms."
+        ),
+    ] = 5.0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write JSON lines here instead of stdout.")
+    ] = None,
+    on_error: Annotated[
+        ErrorPolicy,
+        typer.Option(
+            "--on-error",
+            help="Bad records never stop a live run: fail reports them on stderr;"
+            " skip also keeps them in --dead-letter.",
+        ),
+    ] = ErrorPolicy.FAIL,
+    dead_letter: Annotated[
+        Path | None,
+        typer.Option(
+            "--dead-letter", help=f"Where skipped records go (default: {DEFAULT_DEAD_LETTER})."
+        ),
+    ] = None,
+    metrics: Annotated[
+        bool, typer.Option("--metrics", help="Serve Prometheus metrics on /metrics.")
+    ] = False,
+    metrics_port: Annotated[int, typer.Option("--metrics-port", help="Port of /metrics.")] = 9090,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address /metrics binds to.")
+    ] = "127.0.0.1",
+    contexts: Annotated[
+        bool,
+        typer.Option(
+            "--contexts/--no-contexts", help="Run each declared context in its own process."
+        ),
+    ] = True,
+    channel_capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--channel-capacity", min=1, help="Events a queue between processes may hold."
+        ),
+    ] = None,
+) -> None:
+    """Run a program live: read events continuously and write outputs as JSON lines at once.
+
+    Lines are `.evt` events (`@<ms> Type {...}`, or without a time: arrival time) or JSON
+    objects (`{"event_type": ..., ...}`). Stops on end of standard input, SIGINT or
+    SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
+    2 unreadable input file, 3 bad configuration, 4 runtime failure.
+    """
+    text = read_program_text(file)
+
+    def body() -> None:
+        from vbatch.runtime.live import LiveOptions, LiveRun
+
+        checked = compile_text(text, str(file))
+        read = ReadOptions(
+            batch_size=batch_size,
+            on_error=ErrorPolicy.SKIP,
+            dead_letter=(dead_letter or DEFAULT_DEAD_LETTER)
+            if on_error is ErrorPolicy.SKIP
+            else None,
+            schemas=declared_schemas(checked),
+        )
+        endpoints = (_endpoint(tcp, "--tcp"), _endpoint(http, "--http"))
+        use_stdin = stdin if stdin is not None else (follow is None and not any(endpoints))
+        if follow is not None and not follow.is_file():
+            raise InputError("no such file to follow", path=str(follow))
+        options = LiveOptions(
+            program=checked,
+            read=read,
+            stdin=use_stdin,
+            follow=follow,
+            tcp=endpoints[0],
+            http=endpoints[1],
+            linger_ms=linger,
+            output=output,
+            metrics_port=metrics_port if metrics else None,
+            metrics_host=metrics_host,
+            contexts=contexts,
+            capacity=channel_capacity,
+        )
+        report = lambda line: typer.echo(line, err=True)  # noqa: E731
+        summary = LiveRun(options, sys.stdout.buffer, report).run()
+        figures = summary.inputs
+        report(
+            f"vbatch run: {figures.events} events in, {summary.outputs} outputs,"
+            f" {figures.bad_records} bad records"
+        )
+
+    run_guarded(body, (str(file), text))
 
 
 def main() -> None:

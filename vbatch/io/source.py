@@ -42,6 +42,22 @@ class InputChunk:
     count: int
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """No input, but time has passed: windows an idle stream's clock has passed may close.
+
+    Live runs send one between chunks while the input is quiet; `event_time` is the input's
+    clock now and `next_seq` the seq the next event will get.
+    """
+
+    event_time: int
+    next_seq: int
+
+    def as_chunk(self) -> InputChunk:
+        """An empty chunk standing for the sweep, for sinks."""
+        return InputChunk((), self.next_seq, 0)
+
+
 class ErrorPolicy(Enum):
     """What a reader does with a malformed record."""
 

@@ -23,11 +23,9 @@ class Tick:
         """The watermark after the whole batch."""
         return int(self.after[-1]) if len(self.after) else self.start
 
-    def before_rows(self, seqs: np.ndarray) -> np.ndarray:
-        """The watermark just before each of the given rows arrived."""
-        if len(seqs) == len(self.seq):  # no row was filtered out: the same rows
-            return self.before
-        return self.before[np.searchsorted(self.seq, seqs)]
+    def before_rows(self, positions: np.ndarray | None) -> np.ndarray:
+        """The watermark just before each row arrived; `positions` index the tick's rows."""
+        return self.before if positions is None else self.before[positions]
 
     def trigger_seq(self, thresholds: np.ndarray, *, strict: bool) -> np.ndarray:
         """The seq of the first row after which the watermark reached each threshold.
@@ -45,6 +43,16 @@ class Clock:
     def __init__(self, out_of_order_ms: int) -> None:
         self.out_of_order = out_of_order_ms
         self.watermark = NEVER
+
+    def advance(self, watermark: int, seq: int) -> Tick:
+        """Move the watermark without rows (a live sweep while the input is idle).
+
+        Windows it closes get `seq` (the next arrival) as the arrival that closed them.
+        """
+        start = self.watermark
+        self.watermark = max(start, watermark)
+        at = np.array([seq], np.int64)
+        return Tick(at, np.array([start], np.int64), np.array([self.watermark], np.int64), start)
 
     def tick(self, ts: np.ndarray, seq: np.ndarray) -> Tick:
         """Advance over rows in arrival order."""

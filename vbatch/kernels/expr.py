@@ -237,14 +237,43 @@ def _in(left: Value, right: Value) -> Value:
     return pc.is_in(left, value_set=right.values)
 
 
+def _coded_equal(invert: bool) -> Callable[[Value, Value], Value]:
+    """`==` / `!=` that compares a dictionary column's codes when the other side is a constant."""
+    plain_op = pc.not_equal if invert else pc.equal
+
+    def compare(left: Value, right: Value) -> Value:
+        if isinstance(right, pa.Scalar) and _is_coded(left):
+            return _compare_codes(left, right, invert)
+        if isinstance(left, pa.Scalar) and _is_coded(right):
+            return _compare_codes(right, left, invert)
+        return plain_op(left, right)
+
+    return compare
+
+
+def _is_coded(value: Value) -> bool:
+    return isinstance(value, pa.DictionaryArray)
+
+
+def _compare_codes(column: pa.DictionaryArray, constant: pa.Scalar, invert: bool) -> Value:
+    if not constant.is_valid:
+        return pa.nulls(len(column), pa.bool_())
+    where = pc.index(column.dictionary, constant).as_py()
+    if where < 0:
+        result = pa.repeat(pa.scalar(invert), len(column))
+        return pc.if_else(pc.is_valid(column.indices), result, None)
+    test = pc.not_equal if invert else pc.equal
+    return test(column.indices, pa.scalar(where, column.indices.type))
+
+
 _BINARY: dict[ast.BinaryOp, Callable[[Value, Value], Value]] = {
     ast.BinaryOp.ADD: _add,
     ast.BinaryOp.SUB: pc.subtract,
     ast.BinaryOp.MUL: pc.multiply,
     ast.BinaryOp.DIV: _true_divide,
     ast.BinaryOp.MOD: _modulo,
-    ast.BinaryOp.EQ: pc.equal,
-    ast.BinaryOp.NE: pc.not_equal,
+    ast.BinaryOp.EQ: _coded_equal(invert=False),
+    ast.BinaryOp.NE: _coded_equal(invert=True),
     ast.BinaryOp.LT: pc.less,
     ast.BinaryOp.LE: pc.less_equal,
     ast.BinaryOp.GT: pc.greater,

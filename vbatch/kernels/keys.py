@@ -6,6 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vbatch.kernels.slots import owned_array
+
 
 class ValueCodes:
     """Codes for the values of one column; code i is the i-th distinct value ever seen."""
@@ -37,7 +39,7 @@ class ValueCodes:
         """Dictionary-encoded keys: codes through a per-dictionary mapping, no hashing of rows."""
         dictionary = column.dictionary
         if self._dictionary is None or not _same_dictionary(dictionary, self._dictionary):
-            self._dictionary = dictionary
+            self._dictionary = owned_array(dictionary)
             self._mapping = np.full(len(dictionary) + 1, -1, np.int64)  # last entry: null
         indices = column.indices
         if indices.null_count:

@@ -8,6 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vbatch.kernels.slots import owned_array
+
 
 @dataclass(frozen=True)
 class Groups:
@@ -64,11 +66,11 @@ class RowLog:
     def append(
         self, slots: np.ndarray, gens: np.ndarray, seqs: np.ndarray, values: pa.Array
     ) -> None:
-        """Add rows (one per slot entry)."""
+        """Add rows (one per slot entry); the values are copied."""
         self._slots.append(slots)
         self._gens.append(gens)
         self._seqs.append(seqs)
-        self._values.append(values)
+        self._values.append(owned_array(values))
 
     def _combined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
         if len(self._slots) != 1:

@@ -76,6 +76,9 @@ class SessionWindower:
     def steps(self, rows: Rows, tick: Tick) -> list[Step]:
         """Assign rows to sessions, then close the sessions the watermark has passed."""
         steps: list[Step] = []
+        if len(rows.ts):
+            # Rows filtered out before the window may already have moved the watermark.
+            steps += self._close_before(int(rows.wm_before[0]), tick)
         if not self._in_order(rows, steps):
             self._run(rows, np.arange(len(rows.ts)), tick, steps)
         return steps + self.due(tick)
@@ -155,14 +158,18 @@ class SessionWindower:
 
     def due(self, tick: Tick) -> list[Step]:
         """Close sessions whose `last + gap` the watermark has passed."""
-        return self._close(
-            self.last + self.gap < tick.end, lambda ends: tick.trigger_seq(ends, strict=True)
-        )
+        return self._close_before(tick.end, tick)
 
     def finish(self, end_seq: int) -> list[Step]:
         """Close every open session at end of input."""
         everything = np.ones(len(self.code), bool)
         return self._close(everything, lambda ends: np.full(len(ends), end_seq))
+
+    def _close_before(self, watermark: int, tick: Tick) -> list[Step]:
+        """Close the sessions a watermark of `watermark` has passed."""
+        return self._close(
+            self.last + self.gap < watermark, lambda ends: tick.trigger_seq(ends, strict=True)
+        )
 
     def _close(self, mask: np.ndarray, triggers) -> list[Step]:  # noqa: ANN001
         if not mask.any():
@@ -181,11 +188,7 @@ class SessionWindower:
         if plan is None:
             half = len(index) // 2
             self._run(rows, index[:half], tick, steps)
-            watermark = int(rows.wm_before[index[half]])
-            steps += self._close(
-                self.last + self.gap < watermark,
-                lambda ends: tick.trigger_seq(ends, strict=True),
-            )
+            steps += self._close_before(int(rows.wm_before[index[half]]), tick)
             self._run(rows, index[half:], tick, steps)
             return
         self._apply(rows, plan, steps)

@@ -54,6 +54,18 @@ class SlotPool:
         self._on_grow(capacity)
 
 
+def owned_array(array: pa.Array) -> pa.Array:
+    """A copy of `array` (dictionary included) that no input buffer backs.
+
+    Batches read from a context queue live in shared memory that is reused once the next
+    batch is read, so state kept across batches must hold copies.
+    """
+    if pa.types.is_dictionary(array.type):
+        indices = pa.concat_arrays([array.indices])
+        return pa.DictionaryArray.from_arrays(indices, pa.concat_arrays([array.dictionary]))
+    return pa.concat_arrays([array])
+
+
 def grow_array(array: np.ndarray, capacity: int, fill: object) -> np.ndarray:
     """`array` extended to `capacity` entries, new ones set to `fill`."""
     extra = np.full(capacity - len(array), fill, dtype=array.dtype)

@@ -101,14 +101,19 @@ class WindowAggregateKernel:
         if grow is not None:
             grow(capacity)
 
-    def process(self, batch: pa.RecordBatch, tick: Tick) -> pa.RecordBatch | None:
-        """Fold a batch into its windows; return the rows of windows that closed."""
+    def process(
+        self, batch: pa.RecordBatch, tick: Tick, positions: np.ndarray | None = None
+    ) -> pa.RecordBatch | None:
+        """Fold a batch into its windows; return the rows of windows that closed.
+
+        `positions` says which of the tick's source rows the batch holds (None: all).
+        """
         if batch.num_rows == 0:
             steps = self.windower.due(tick) if len(tick.seq) else []
             return self._run(steps, None, [])
         codes = self.keys.encode([batch.column(k) for k in self.node.keys], batch.num_rows)
         seqs = batch.column("_seq").to_numpy()
-        rows = Rows(codes, batch.column("_ts").to_numpy(), seqs, tick.before_rows(seqs))
+        rows = Rows(codes, batch.column("_ts").to_numpy(), seqs, tick.before_rows(positions))
         values = [expr(batch) for expr in self.inputs.exprs]
         steps = self.windower.steps(rows, tick)
         self.stats.late_rows = self.windower.late_rows

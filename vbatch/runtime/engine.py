@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
 from vbatch.plan.logical import LogicalPlan, StreamPlan
 from vbatch.runtime.pipeline import EmitKind, Emitted, StreamPipeline, TraceOptions
+
+Inputs = Iterable[tuple[str, pa.RecordBatch]]
 
 
 class Engine:
@@ -34,38 +36,39 @@ class Engine:
         """Every event type or stream this engine's streams read."""
         return set(self.readers)
 
-    def step(self, inputs: Iterable[tuple[str, pa.RecordBatch]]) -> list[Emitted]:
+    def step(self, inputs: Inputs) -> list[Emitted]:
         """Run input batches through every stream that reads them, downstream included."""
-        pending = self._pending()
-        for source, batch in inputs:
-            for reader in self.readers.get(source, ()):
-                pending[reader].append(batch)
-        return self._drain(pending, end_seq=None)
+        return self._drain(self._pending(inputs), None)
 
-    def finish(
-        self, end_seq: int, inputs: Iterable[tuple[str, pa.RecordBatch]] = ()
-    ) -> list[Emitted]:
+    def advance(self, event_time: int, seq: int, inputs: Inputs = ()) -> list[Emitted]:
+        """Let idle windowed streams close what their clock has passed (live sweeps)."""
+        return self._drain(self._pending(inputs), lambda p: p.advance(event_time, seq))
+
+    def finish(self, end_seq: int, inputs: Inputs = ()) -> list[Emitted]:
         """Flush every stream in order (end of input); `end_seq` is the closing seq."""
-        pending = self._pending()
+        return self._drain(self._pending(inputs), lambda p: p.finish(end_seq))
+
+    def _pending(self, inputs: Inputs) -> dict[str, list[pa.RecordBatch]]:
+        pending: dict[str, list[pa.RecordBatch]] = {s.name: [] for s in self.plans}
         for source, batch in inputs:
             for reader in self.readers.get(source, ()):
                 pending[reader].append(batch)
-        return self._drain(pending, end_seq=end_seq)
-
-    def _pending(self) -> dict[str, list[pa.RecordBatch]]:
-        return {s.name: [] for s in self.plans}
+        return pending
 
     def _drain(
-        self, pending: dict[str, list[pa.RecordBatch]], end_seq: int | None
+        self,
+        pending: dict[str, list[pa.RecordBatch]],
+        then: Callable[[StreamPipeline], list[Emitted]] | None,
     ) -> list[Emitted]:
+        """Run each stream's pending inputs (then `then`), feeding outputs to its readers."""
         emitted: list[Emitted] = []
         for plan in self.plans:
             pipeline = self.pipelines[plan.name]
             produced: list[Emitted] = []
             for batch in pending[plan.name]:
                 produced += pipeline.process(batch)
-            if end_seq is not None:
-                produced += pipeline.finish(end_seq)
+            if then is not None:
+                produced += then(pipeline)
             for item in produced:
                 if item.kind is EmitKind.OUTPUT:
                     for reader in self.readers.get(plan.name, ()):

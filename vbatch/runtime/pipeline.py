@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
 import pyarrow as pa
 
 from vbatch.kernels.clock import Clock, Tick
@@ -82,6 +83,17 @@ class StreamPipeline:
             tick = self.clock.tick(batch.column("_ts").to_numpy(), batch.column("_seq").to_numpy())
         return self._run(batch, 0, tick)
 
+    def advance(self, event_time: int, seq: int) -> list[Emitted]:
+        """Close the windows an idle input's clock has passed (`event_time` is "now")."""
+        if self.clock is None or self.window_index is None:
+            return []
+        tick = self.clock.advance(event_time - self.clock.out_of_order, seq)
+        empty = pa.RecordBatch.from_pylist([], schema=self._empty_schema())
+        return self._run(empty, self.window_index, tick)
+
+    def _empty_schema(self) -> pa.Schema:
+        return pa.schema([("_ts", pa.int64()), ("_seq", pa.int64())])
+
     def finish(self, end_seq: int) -> list[Emitted]:
         """Flush open windows at end of input."""
         if self.window_index is None:
@@ -97,11 +109,12 @@ class StreamPipeline:
     def _run(self, batch: pa.RecordBatch, start: int, tick: Tick | None) -> list[Emitted]:
         emitted: list[Emitted] = []
         shown_window = False
+        positions: np.ndarray | None = None  # rows left of the source batch, None: all
         for i in range(start, len(self.kernels)):
             kernel = self.kernels[i]
             if isinstance(kernel, WindowAggregateKernel):
                 assert tick is not None
-                closed = kernel.process(batch, tick)
+                closed = kernel.process(batch, tick, positions)
                 self._count_window(kernel)
                 if closed is None:
                     return emitted
@@ -111,9 +124,13 @@ class StreamPipeline:
                 return emitted
             if isinstance(kernel, FilterKernel):
                 mask = kernel.mask(batch)
-                if self.explain and (self.window_index is None or i < self.window_index):
+                before_window = self.window_index is None or i < self.window_index
+                if self.explain and before_window:
                     emitted.append(self._reasons(kernel, batch, mask))
                 batch = batch.filter(mask)
+                if before_window and tick is not None:
+                    kept = np.asarray(mask, dtype=bool)
+                    positions = np.flatnonzero(kept) if positions is None else positions[kept]
             elif isinstance(kernel, ProjectKernel):
                 after_window = self.window_index is not None and i > self.window_index
                 if after_window and not shown_window and self.trace.window_rows:

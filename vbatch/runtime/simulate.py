@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from vbatch.io import open_events
-from vbatch.io.source import EventBatch, InputChunk, ReadOptions
+from vbatch.io.source import EventBatch, InputChunk, ReadOptions, Sweep
 from vbatch.io.writers import OutputFormat, open_writer
 from vbatch.lang.program import Program, WindowKind
 from vbatch.plan.build import build_plan
@@ -20,19 +20,25 @@ from vbatch.plan.logical import LogicalPlan
 from vbatch.render import ConsoleRenderer, Summary
 from vbatch.runtime.engine import Engine
 from vbatch.runtime.outputs import OutputSink
-from vbatch.runtime.pipeline import EmitKind, Emitted, StreamCounters, TraceOptions
+from vbatch.runtime.pipeline import Emitted, StreamCounters, TraceOptions
+
+Deliver = Callable[[InputChunk | None, list[Emitted]], None]
 
 
 class Runner(Protocol):
-    """Runs the streams of a plan: in one process (Engine) or across contexts."""
+    """Runs the streams of a plan: in this process, or across context workers."""
 
-    def step(self, inputs: Iterable[tuple[str, object]]) -> list[Emitted]: ...
+    def run(self, chunks: Iterable[InputChunk | Sweep], deliver: Deliver) -> None:
+        """Run every chunk (or sweep), then the end-of-input flush; hand results to `deliver`."""
+        ...
 
-    def finish(self, end_seq: int) -> list[Emitted]: ...
+    def counters(self) -> dict[str, StreamCounters]:
+        """Per-stream counters, complete once `run` returns."""
+        ...
 
-    def counters(self) -> dict[str, StreamCounters]: ...
-
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release processes and queues."""
+        ...
 
 
 class Sink(Protocol):
@@ -47,13 +53,16 @@ class LocalRunner:
     def __init__(self, plan: LogicalPlan, trace: TraceOptions) -> None:
         self.engine = Engine(plan, trace=trace)
 
-    def step(self, inputs: Iterable[tuple[str, object]]) -> list[Emitted]:
-        """Run one chunk's batches."""
-        return self.engine.step(inputs)  # type: ignore[arg-type]
-
-    def finish(self, end_seq: int) -> list[Emitted]:
-        """Flush at end of input."""
-        return self.engine.finish(end_seq)
+    def run(self, chunks: Iterable[InputChunk | Sweep], deliver: Deliver) -> None:
+        """Run the chunks one after the other."""
+        events = 0
+        for item in chunks:
+            if isinstance(item, Sweep):
+                deliver(item.as_chunk(), self.engine.advance(item.event_time, item.next_seq))
+                continue
+            deliver(item, self.engine.step((b.event_type, b.batch) for b in item.batches))
+            events += item.count
+        deliver(None, self.engine.finish(events))
 
     def counters(self) -> dict[str, StreamCounters]:
         """Per-stream counters."""
@@ -128,36 +137,27 @@ class Simulation:
     sinks: list[Sink]
     pacing: Pacing | None = None
     events: int = 0
-    crossed: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     def run(self, chunks: Iterable[InputChunk]) -> Summary:
         """Replay every chunk, then flush; returns the summary figures."""
-        targets = cross_context_targets(self.plan)
+        self.runner.run(self._paced(chunks), self._deliver)
+        return self.summary(cross_context_targets(self.plan))
+
+    def _paced(self, chunks: Iterable[InputChunk]) -> Iterator[InputChunk]:
         for chunk in chunks:
-            for at_ms, part in self._paced(chunk):
-                if self.pacing is not None:
-                    self.pacing.wait_for(at_ms)
-                emitted = self.runner.step((b.event_type, b.batch) for b in part.batches)
+            if self.pacing is None:
+                self.events += chunk.count
+                yield chunk
+                continue
+            for at_ms, part in paced_slices(chunk, self.pacing.granularity_ms):
+                self.pacing.wait_for(at_ms)
                 self.events += part.count
-                self._count_crossings(emitted, targets)
-                for sink in self.sinks:
-                    sink.chunk(part, emitted)
-        emitted = self.runner.finish(self.events)
-        self._count_crossings(emitted, targets)
+                yield part
+
+    def _deliver(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
         for sink in self.sinks:
-            sink.chunk(None, emitted)
-        return self.summary(targets)
-
-    def _paced(self, chunk: InputChunk) -> Iterable[tuple[int, InputChunk]]:
-        if self.pacing is None:
-            return [(0, chunk)]
-        return paced_slices(chunk, self.pacing.granularity_ms)
-
-    def _count_crossings(self, emitted: list[Emitted], targets: dict[str, int]) -> None:
-        for item in emitted:
-            if item.kind is EmitKind.OUTPUT:
-                self.crossed += item.batch.num_rows * targets[item.stream]
+            sink.chunk(chunk, emitted)
 
     def summary(self, targets: dict[str, int], bad_records: int = 0) -> Summary:
         """The figures of the closing block."""
@@ -168,12 +168,13 @@ class Simulation:
             if s.window is not None and s.window.window.kind is WindowKind.SESSION
         ]
         has_crossing = any(targets.values())
+        crossed = sum(counters[name].rows_out * n for name, n in targets.items())
         return Summary(
             events=self.events,
             streams=len(self.plan.streams),
             contexts_declared=len(self.program.contexts),
             contexts_used=len(self.program.used_contexts()),
-            cross_context_events=self.crossed if has_crossing else None,
+            cross_context_events=crossed if has_crossing else None,
             sessions_closed=(
                 sum(counters[n].windows_closed for n in session_streams)
                 if session_streams
@@ -198,6 +199,25 @@ class SimulateOptions:
     quiet: bool = False
     output: Path | None = None
     output_format: OutputFormat = OutputFormat.JSONL
+    contexts: bool = True
+    capacity: int | None = None
+
+
+def make_runner(
+    program: Program, plan: LogicalPlan, trace: TraceOptions, *, contexts: bool,
+    send_rows: bool = True, capacity: int | None = None,
+) -> Runner:  # fmt: skip
+    """Worker processes for the program's contexts, or everything in this process."""
+    if not contexts or not program.contexts:
+        return LocalRunner(plan, trace)
+    from vbatch.plan.physical import place
+    from vbatch.runtime.coordinator import ContextRunner
+
+    physical = place(plan, {c.name: c.cores for c in program.contexts})
+    if not physical.uses_processes:
+        return LocalRunner(plan, trace)
+    extra = {} if capacity is None else {"capacity": capacity}
+    return ContextRunner(program, physical, trace, send_rows=send_rows, **extra)
 
 
 def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summary:
@@ -211,7 +231,14 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
         output = OutputSink(plan, open_writer(options.output_format, options.output))
         sinks.append(output)
     trace = TraceOptions(window_rows=not options.quiet, filter_reasons=options.verbose)
-    runner = LocalRunner(plan, trace)
+    runner = make_runner(
+        options.program,
+        plan,
+        trace,
+        contexts=options.contexts,
+        send_rows=bool(sinks),
+        capacity=options.capacity,
+    )
     pacing = None if options.immediate else Pacing(speed=options.speed)
     console.start(len(options.program.contexts))
     simulation = Simulation(options.program, plan, runner, sinks, pacing)

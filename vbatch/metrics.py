@@ -1,0 +1,127 @@
+"""Every Prometheus metric vbatch exposes, defined once, served from one `/metrics` endpoint.
+
+Counters are kept by the engine per batch (never per event) and by the workers, who
+report them to the coordinator with every end-of-batch marker; a custom collector reads
+them when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from vbatch.runtime.pipeline import StreamCounters
+
+COORDINATOR_LABEL = "coordinator"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass(frozen=True)
+class LinkFigures:
+    """A queue between two processes, as the metrics see it."""
+
+    source: str
+    target: str
+    fill: Callable[[], float]
+    blocked_seconds: Callable[[], float]
+
+
+@dataclass
+class InputFigures:
+    """What the live input has done so far."""
+
+    events: int = 0
+    bad_records: int = 0
+    batches: int = 0
+
+
+@dataclass
+class MetricsSource:
+    """Where the collector reads from: stream counters, queues, and input figures."""
+
+    counters: Callable[[], dict[str, StreamCounters]]
+    contexts: dict[str, str | None]
+    links: Callable[[], list[LinkFigures]] = lambda: []
+    inputs: InputFigures = field(default_factory=InputFigures)
+
+
+class VbatchCollector(Collector):
+    """Turns the engine's figures into Prometheus metrics at scrape time."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per metric."""
+        counters = self.source.counters()
+        yield self._per_stream(
+            "vbatch_events_processed", "Events that entered each stream.", counters, "rows_in"
+        )
+        yield self._per_stream(
+            "vbatch_window_flushes", "Windows each stream closed.", counters, "windows_closed"
+        )
+        yield self._per_stream(
+            "vbatch_late_events", "Late events each stream dropped.", counters, "late_rows"
+        )
+        yield self._per_stream(
+            "vbatch_events_emitted", "Output rows of each stream.", counters, "rows_out"
+        )
+        yield from self._links()
+        yield from self._inputs()
+
+    def _per_stream(
+        self, name: str, text: str, counters: dict[str, StreamCounters], attribute: str
+    ) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, text, labels=["context", "stream"])
+        for stream, counter in sorted(counters.items()):
+            context = self.source.contexts.get(stream) or COORDINATOR_LABEL
+            family.add_metric([context, stream], getattr(counter, attribute))
+        return family
+
+    def _links(self) -> Iterator[Metric]:
+        links = self.source.links()
+        fill = GaugeMetricFamily(
+            "vbatch_context_channel_utilization",
+            "How full each queue between processes is (0..1).",
+            labels=["source", "target"],
+        )
+        blocked = CounterMetricFamily(
+            "vbatch_channel_blocked_seconds",
+            "Time producers spent waiting on a full queue.",
+            labels=["source", "target"],
+        )
+        for link in links:
+            fill.add_metric([link.source, link.target], link.fill())
+            blocked.add_metric([link.source, link.target], link.blocked_seconds())
+        yield fill
+        yield blocked
+
+    def _inputs(self) -> Iterator[Metric]:
+        inputs = self.source.inputs
+        yield CounterMetricFamily("vbatch_input_events", "Events read.", value=inputs.events)
+        yield CounterMetricFamily(
+            "vbatch_bad_records", "Malformed records reported or skipped.", value=inputs.bad_records
+        )
+        yield CounterMetricFamily("vbatch_batches", "Micro-batches run.", value=inputs.batches)
+
+
+class Metrics:
+    """The registry, its collector and the batch latency histogram."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(VbatchCollector(source))
+        self.latency = Histogram(
+            "vbatch_batch_latency_seconds",
+            "From a micro-batch's first event arriving to its outputs being written.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve `/metrics` over HTTP on a background thread."""
+        start_http_server(port, addr=host, registry=self.registry)

@@ -1,0 +1,396 @@
+"""The coordinator: starts a worker per context, routes input to it, gathers its results.
+
+The main thread reads the input, runs the coordinator's feeder streams, and sends each
+worker the batches its streams read, then an end-of-epoch marker per input chunk. One
+thread per worker drains its result queue; an assembler hands every epoch's results,
+complete and in order, to the caller (after running the coordinator's collector streams).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from vbatch.errors import ConfigError, EngineError, VbatchError
+from vbatch.io.source import InputChunk, Sweep
+from vbatch.lang.program import Program
+from vbatch.metrics import COORDINATOR_LABEL, LinkFigures
+from vbatch.plan.physical import PhysicalPlan, WorkerPlan
+from vbatch.runtime import worker as worker_module
+from vbatch.runtime.engine import Engine
+from vbatch.runtime.pipeline import EmitKind, Emitted, StreamCounters, TraceOptions
+from vbatch.runtime.protocol import (
+    Control,
+    Failure,
+    Finished,
+    Sources,
+    advance_payload,
+    decode,
+    owned,
+)
+from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
+
+Deliver = Callable[[InputChunk | None, list[Emitted]], None]
+_POLL = 0.1
+_STOP_GRACE = 2.0
+
+
+def check_cores(program: Program) -> None:
+    """Every pinned core must exist on this machine (else exit code 3)."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not available:
+        return
+    for context in program.contexts:
+        missing = [c for c in context.cores or () if c not in available]
+        if missing:
+            have = ", ".join(map(str, available))
+            name, core = context.name, missing[0]
+            msg = f"context `{name}` asks for core {core}, but this run has cores {have}"
+            hint = "change `cores: [...]`, or run on a machine with more cores"
+            raise ConfigError(msg, hint=hint)
+
+
+@dataclass
+class _Epoch:
+    """What one input chunk caused, gathered from every process (chunk None: the flush)."""
+
+    chunk: InputChunk | None
+    emitted: list[Emitted]
+    end_seq: int = 0
+    sweep: Sweep | None = None
+
+
+@dataclass
+class _State:
+    """Shared between the main thread and the drain threads."""
+
+    failure: VbatchError | None = None
+    finished: dict[str, dict[str, StreamCounters]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, err: VbatchError) -> None:
+        with self.lock:
+            if self.failure is None:
+                self.failure = err
+
+
+class ContextRunner:
+    """Runs a physical plan with one worker process per context."""
+
+    def __init__(
+        self,
+        program: Program,
+        physical: PhysicalPlan,
+        trace: TraceOptions,
+        *,
+        send_rows: bool = True,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        check_cores(program)
+        self.physical = physical
+        self.plan = physical.logical
+        self.sources = Sources.of(self.plan)
+        self.trace = trace
+        self.send_rows = send_rows or bool(physical.collectors)
+        self.capacity = capacity
+        self.feeders = Engine(self.plan, physical.feeders, trace)
+        self.collectors = Engine(self.plan, physical.collectors, trace)
+        self.state = _State()
+        self.context = multiprocessing.get_context("spawn")
+        self.channels: list[Channel] = []
+        self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        self.ingress: dict[str, ChannelWriter] = {}
+        self.results: dict[str, Channel] = {}
+        self._links: list[tuple[str, str, Channel]] = []
+        self._order = [w.context for w in self._topological(physical.workers)]
+
+    # ---- life cycle ----------------------------------------------------------
+
+    def run(self, chunks: Iterable[InputChunk | Sweep], deliver: Deliver) -> None:
+        """Dispatch every chunk to the workers; results reach `deliver` in chunk order."""
+        self._start()
+        epochs: queue.Queue[_Epoch | None] = queue.Queue(maxsize=64)
+        assembler = threading.Thread(
+            target=self._assemble, args=(epochs, deliver), name="vbatch-assemble", daemon=True
+        )
+        assembler.start()
+        try:
+            events = 0
+            for number, item in enumerate(chunks):
+                if isinstance(item, Sweep):
+                    self._sweep(item, epochs)
+                    continue
+                self._dispatch(number, item, epochs)
+                events += item.count
+            self._finish(events, epochs)
+            self._join(assembler)
+        except BaseException:
+            self._stop()
+            raise
+        finally:
+            self._raise_failure()
+        self._wait_workers()
+
+    def counters(self) -> dict[str, StreamCounters]:
+        """Per-stream counters of every process."""
+        merged = {n: p.counters for n, p in self.feeders.pipelines.items()}
+        merged.update({n: p.counters for n, p in self.collectors.pipelines.items()})
+        for counters in self.state.finished.values():
+            merged.update(counters)
+        return merged
+
+    def close(self) -> None:
+        """Stop any worker still running and remove every queue."""
+        self._stop()
+        for channel in self.channels:
+            channel.close()
+            channel.unlink()
+        self.channels.clear()
+
+    def _start(self) -> None:
+        workers = {w.context: w for w in self.physical.workers}
+        inbound = {c: [self._channel(COORDINATOR_LABEL, c)] for c in workers}
+        downstream: dict[str, dict[str, Channel]] = {c: {} for c in workers}
+        for context in self._order:
+            for target in workers[context].downstream:
+                channel = self._channel(context, target)
+                downstream[context][target] = channel
+                inbound[target].append(channel)
+        for context in self._order:
+            self.results[context] = self._channel(context, COORDINATOR_LABEL)
+        for context in self._order:
+            spec = worker_module.WorkerSpec(
+                plan=self.plan,
+                worker=workers[context],
+                inbound=tuple(inbound[context]),
+                downstream=downstream[context],
+                results=self.results[context],
+                trace=self.trace,
+                send_rows=self.send_rows,
+            )
+            process = self.context.Process(
+                target=worker_module.main, args=(spec,), name=f"vbatch-{context}", daemon=True
+            )
+            process.start()
+            self.processes[context] = process
+        for context in self._order:
+            self.ingress[context] = inbound[context][0].writer()
+
+    def _channel(self, source: str, target: str) -> Channel:
+        name = f"{source}-{target}"
+        channel = Channel.create(name, capacity_events=self.capacity, context=self.context)
+        self.channels.append(channel)
+        self._links.append((source, target, channel))
+        return channel
+
+    def links(self) -> list[LinkFigures]:
+        """The queues between processes, for metrics."""
+        return [LinkFigures(s, t, c.fill, c.blocked_seconds) for s, t, c in self._links]
+
+    # ---- main thread: dispatch -------------------------------------------------
+
+    def _alive(self) -> bool:
+        if self.state.failure is not None:
+            return False
+        return all(p.is_alive() for p in self.processes.values())
+
+    def _dispatch(self, number: int, chunk: InputChunk, epochs: queue.Queue[_Epoch | None]) -> None:
+        inputs = [(b.event_type, b.batch) for b in chunk.batches]
+        emitted = self.feeders.step(inputs)
+        fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
+        for worker in self.physical.workers:
+            self._send(worker, inputs + fed)
+            self._send_marker(worker.context, Control.END_EPOCH, str(number).encode())
+        self._enqueue(epochs, _Epoch(chunk, emitted))
+
+    def _sweep(self, sweep: Sweep, epochs: queue.Queue[_Epoch | None]) -> None:
+        emitted = self.feeders.advance(sweep.event_time, sweep.next_seq)
+        fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
+        payload = advance_payload(sweep.event_time, sweep.next_seq)
+        for worker in self.physical.workers:
+            self._send(worker, fed)
+            self._send_marker(worker.context, Control.ADVANCE, payload)
+        self._enqueue(epochs, _Epoch(sweep.as_chunk(), emitted, sweep=sweep))
+
+    def _finish(self, events: int, epochs: queue.Queue[_Epoch | None]) -> None:
+        emitted = self.feeders.finish(events)
+        fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
+        for worker in self.physical.workers:
+            self._send(worker, fed)
+            self._send_marker(worker.context, Control.FINISH, str(events).encode())
+        self._enqueue(epochs, _Epoch(None, emitted, events))
+        self._enqueue(epochs, None)
+
+    def _send(self, worker: WorkerPlan, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
+        reads = set(worker.event_types) | {
+            s.source for s in self.plan.streams if s.name in worker.streams
+        }
+        writer = self.ingress[worker.context]
+        for source, batch in inputs:
+            if source in reads and batch.num_rows:
+                writer.put(batch, tag=self.sources.tag(source), alive=self._alive)
+
+    def _send_marker(self, context: str, marker: Control, payload: bytes) -> None:
+        self.ingress[context].put_message(payload, tag=marker, alive=self._alive)
+
+    def _enqueue(self, epochs: queue.Queue[_Epoch | None], epoch: _Epoch | None) -> None:
+        while True:
+            self._raise_failure()
+            try:
+                epochs.put(epoch, timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+
+    # ---- assembler: results, in epoch order --------------------------------------
+
+    def _assemble(self, epochs: queue.Queue[_Epoch | None], deliver: Deliver) -> None:
+        try:
+            self._assemble_all(epochs, deliver)
+        except VbatchError as err:
+            self.state.fail(err)
+        except Exception as err:  # noqa: BLE001 - any crash must stop the run, not hang it
+            self.state.fail(EngineError(f"result assembly failed: {type(err).__name__}: {err}"))
+
+    def _assemble_all(self, epochs: queue.Queue[_Epoch | None], deliver: Deliver) -> None:
+        inboxes = {c: self._start_drain(c) for c in self._order}
+        while True:
+            epoch = self._next(epochs)
+            if epoch is None:
+                return
+            for context in self._order:
+                epoch.emitted += self._take_epoch(inboxes[context])
+            self._collect(epoch)
+            deliver(epoch.chunk, epoch.emitted)
+
+    def _next(self, epochs: queue.Queue[_Epoch | None]) -> _Epoch | None:
+        while True:
+            if self.state.failure is not None:
+                raise self.state.failure
+            try:
+                return epochs.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+
+    def _take_epoch(self, inbox: queue.Queue[Emitted | None]) -> list[Emitted]:
+        """A worker's results up to its next end-of-epoch marker (None in the inbox)."""
+        emitted: list[Emitted] = []
+        while True:
+            try:
+                item = inbox.get(timeout=_POLL)
+            except queue.Empty:
+                if self.state.failure is not None:
+                    raise self.state.failure from None
+                continue
+            if item is None:
+                return emitted
+            emitted.append(item)
+
+    def _start_drain(self, context: str) -> queue.Queue[Emitted | None]:
+        """A thread that keeps a worker's result queue empty, so no worker ever waits on us."""
+        inbox: queue.Queue[Emitted | None] = queue.Queue()
+        thread = threading.Thread(
+            target=self._drain, args=(context, inbox), name=f"vbatch-drain-{context}", daemon=True
+        )
+        thread.start()
+        return inbox
+
+    def _drain(self, context: str, inbox: queue.Queue[Emitted | None]) -> None:
+        try:
+            self._drain_all(context, inbox)
+        except VbatchError as err:
+            self.state.fail(err)
+        except Exception as err:  # noqa: BLE001 - any crash must stop the run, not hang it
+            msg = f"reading the results of `{context}` failed: {type(err).__name__}: {err}"
+            self.state.fail(EngineError(msg))
+
+    def _drain_all(self, context: str, inbox: queue.Queue[Emitted | None]) -> None:
+        reader = self.results[context].reader()
+        process = self.processes[context]
+        while self.state.failure is None:
+            item = reader.get(timeout=_POLL, alive=process.is_alive)
+            if item is None:
+                if not process.is_alive():
+                    raise self._death(context)
+                continue
+            if item.batch is not None:
+                stream, kind = self.sources.from_result_tag(item.tag)
+                inbox.put(Emitted(stream, kind, owned(item.batch)))
+                continue
+            marker = Control(item.tag)
+            if marker is Control.FAILED:
+                failure = decode(item.payload or b"")
+                assert isinstance(failure, Failure)
+                raise failure.error()
+            inbox.put(None)
+            finished = decode(item.payload or b"")
+            assert isinstance(finished, Finished)
+            self.state.finished[context] = finished.counters
+            if marker is Control.FINISH:
+                return
+
+    def _collect(self, epoch: _Epoch) -> None:
+        if not self.physical.collectors:
+            return
+        inputs = [(i.stream, i.batch) for i in epoch.emitted if i.kind is EmitKind.OUTPUT]
+        if epoch.chunk is None:
+            epoch.emitted += self.collectors.finish(epoch.end_seq, inputs)
+        elif epoch.sweep is not None:
+            sweep = epoch.sweep
+            epoch.emitted += self.collectors.advance(sweep.event_time, sweep.next_seq, inputs)
+        else:
+            epoch.emitted += self.collectors.step(inputs)
+
+    # ---- failure and shutdown ---------------------------------------------------
+
+    def _death(self, context: str) -> EngineError:
+        code = self.processes[context].exitcode
+        cause = (
+            f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        )
+        return EngineError(f"context `{context}` died ({cause})")
+
+    def _raise_failure(self) -> None:
+        if self.state.failure is not None:
+            raise self.state.failure
+        for context, process in self.processes.items():
+            if not process.is_alive() and process.exitcode not in (0, None):
+                raise self._death(context)
+
+    def _join(self, thread: threading.Thread) -> None:
+        while thread.is_alive():
+            thread.join(_POLL)
+            self._raise_failure()
+
+    def _wait_workers(self) -> None:
+        for context, process in self.processes.items():
+            process.join(_STOP_GRACE)
+            if process.exitcode not in (0, None):
+                raise self._death(context)
+
+    def _stop(self) -> None:
+        for process in self.processes.values():
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes.values():
+            process.join(_STOP_GRACE)
+            if process.is_alive():
+                process.kill()
+                process.join(_STOP_GRACE)
+
+    @staticmethod
+    def _topological(workers: tuple[WorkerPlan, ...]) -> list[WorkerPlan]:
+        placed: list[WorkerPlan] = []
+        pending = list(workers)
+        while pending:
+            done = {p.context for p in placed}
+            ready = next(w for w in pending if set(w.upstream) <= done)
+            placed.append(ready)
+            pending.remove(ready)
+        return placed

@@ -1,0 +1,270 @@
+"""`vbatch run`: live streaming — micro-batches by size or linger time, sweeps while idle.
+
+Lines arrive on the ingest queue from stdin, a followed file, or TCP/HTTP endpoints. A
+micro-batch is cut when it holds `batch_size` lines or its first line has waited `linger`;
+each is parsed, run, and its outputs written (and flushed) at once. While the input is
+quiet, a sweep moves every stream's clock on by the wall time that has passed, so the
+last session of a quiet user closes without a trailing event. SIGINT / SIGTERM or the end
+of standard input stop the reading; every open window is then flushed and written.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vbatch.io.evt import EvtLineParser
+from vbatch.io.ingest import (
+    End,
+    FollowSource,
+    Ingest,
+    Lines,
+    Refused,
+    StreamSource,
+    http_source,
+    tcp_source,
+)
+from vbatch.io.source import EventBatch, InputChunk, ReadOptions, Sweep
+from vbatch.io.writers import JsonlWriter
+from vbatch.lang.program import Program, WindowKind
+from vbatch.metrics import InputFigures, LinkFigures, Metrics, MetricsSource
+from vbatch.plan.build import build_plan
+from vbatch.plan.logical import LogicalPlan
+from vbatch.runtime.outputs import OutputSink
+from vbatch.runtime.pipeline import Emitted, TraceOptions
+from vbatch.runtime.simulate import make_runner
+
+DEFAULT_BATCH_SIZE = 4096
+DEFAULT_LINGER_MS = 5.0
+MIN_SWEEP_SECONDS = 0.02
+MAX_SWEEP_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """Everything `vbatch run` was asked to do."""
+
+    program: Program
+    read: ReadOptions
+    stdin: bool = True
+    follow: Path | None = None
+    tcp: tuple[str, int] | None = None
+    http: tuple[str, int] | None = None
+    linger_ms: float = DEFAULT_LINGER_MS
+    output: Path | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    contexts: bool = True
+    capacity: int | None = None
+
+
+@dataclass
+class LiveSummary:
+    """What a live run did, for its closing line."""
+
+    inputs: InputFigures = field(default_factory=InputFigures)
+    outputs: int = 0
+
+
+class EventClock:
+    """The input's event time now: the latest event time, moved on by wall time since."""
+
+    def __init__(self) -> None:
+        self.latest: int | None = None
+        self.seen_at = 0.0
+
+    def saw(self, chunk: InputChunk) -> None:
+        """Note the latest event time of a chunk."""
+        times = [int(pc.max(b.batch.column("_ts")).as_py()) for b in chunk.batches]
+        if times and (self.latest is None or max(times) >= self.latest):
+            self.latest = max(times)
+            self.seen_at = time.monotonic()
+
+    def now(self) -> int | None:
+        """Event time now, or None before the first event."""
+        if self.latest is None:
+            return None
+        return self.latest + int((time.monotonic() - self.seen_at) * 1000)
+
+
+def sweep_seconds(plan: LogicalPlan) -> float:
+    """How often idle streams are swept: a quarter of the shortest gap or slide."""
+    periods = [
+        w.window.size if w.window.kind is WindowKind.SESSION else w.window.slide
+        for w in (s.window for s in plan.streams)
+        if w is not None and w.window.kind is not WindowKind.COUNT
+    ]
+    if not periods:
+        return MAX_SWEEP_SECONDS
+    return min(max(min(periods) / 4000, MIN_SWEEP_SECONDS), MAX_SWEEP_SECONDS)
+
+
+def merge_chunks(chunks: list[InputChunk]) -> InputChunk:
+    """Consecutive chunks as one: batches of the same type concatenated."""
+    by_type: dict[str, list[pa.RecordBatch]] = {}
+    for chunk in chunks:
+        for item in chunk.batches:
+            by_type.setdefault(item.event_type, []).append(item.batch)
+    batches = tuple(
+        EventBatch(name, parts[0] if len(parts) == 1 else pa.concat_batches(parts))
+        for name, parts in by_type.items()
+    )
+    return InputChunk(batches, chunks[0].first_seq, sum(c.count for c in chunks))
+
+
+class LiveRun:
+    """One `vbatch run`."""
+
+    def __init__(self, options: LiveOptions, out: BinaryIO, report: Callable[[str], None]) -> None:
+        self.options = options
+        self.plan = build_plan(options.program)
+        self.report = report
+        self.summary = LiveSummary()
+        self.parser = EvtLineParser(options.read, "<stdin>")
+        self.clock = EventClock()
+        self.stop = threading.Event()
+        self.ingest = Ingest(sources=int(options.stdin) + int(options.follow is not None))
+        writer = JsonlWriter(options.output if options.output is not None else out)
+        self.sink = OutputSink(self.plan, writer)
+        self.runner = make_runner(
+            options.program, self.plan, TraceOptions(), contexts=options.contexts,
+            capacity=options.capacity,
+        )  # fmt: skip
+        self.metrics = self._metrics()
+        self._arrivals: dict[int, float] = {}
+
+    def run(self) -> LiveSummary:
+        """Serve until the input ends or a signal asks to stop; flush everything."""
+        self._start_sources()
+        previous = self._install_signals()
+        try:
+            self.runner.run(self._items(), self._deliver)
+            self.sink.close()
+        except BaseException:
+            self.sink.abort()
+            raise
+        finally:
+            self._restore_signals(previous)
+            self.runner.close()
+        return self.summary
+
+    # ---- input -------------------------------------------------------------------
+
+    def _start_sources(self) -> None:
+        options = self.options
+        if options.stdin:
+            StreamSource(self.ingest).start()
+        if options.follow is not None:
+            FollowSource(self.ingest, options.follow, self.stop).start()
+        if options.tcp is not None:
+            tcp_source(self.ingest, *options.tcp)
+        if options.http is not None:
+            http_source(self.ingest, *options.http)
+
+    def _items(self) -> Iterator[InputChunk | Sweep]:
+        batch_size = self.options.read.batch_size
+        linger = self.options.linger_ms / 1000
+        interval = sweep_seconds(self.plan)
+        pending: list[Lines] = []
+        lines, started = 0, 0.0
+        next_sweep = time.monotonic() + interval
+        while True:
+            deadline = min(started + linger if pending else next_sweep, next_sweep)
+            item = self.ingest.get(deadline - time.monotonic())
+            if isinstance(item, End):
+                break
+            if isinstance(item, Refused):
+                self._refused(item)
+            elif isinstance(item, Lines):
+                if not pending:
+                    started = item.arrived
+                pending.append(item)
+                lines += item.data.count(b"\n")
+            now = time.monotonic()
+            if pending and (lines >= batch_size or now >= started + linger):
+                yield self._chunk(pending, started)
+                pending, lines = [], 0
+            if now >= next_sweep:
+                event_time = self.clock.now()
+                if event_time is not None:
+                    yield Sweep(event_time, self.parser.stats.events)
+                next_sweep = now + interval
+        if pending:
+            yield self._chunk(pending, started)
+
+    def _chunk(self, pending: list[Lines], started: float) -> InputChunk:
+        arrival_ms = int(time.time() * 1000)
+        bad_before = self.parser.stats.bad_records
+        parts = []
+        for lines in pending:
+            self.parser.source_name = lines.origin
+            parsed = self.parser.parse(
+                lines.data, first_line=lines.first_line, arrival_ms=arrival_ms
+            )
+            parts.append(parsed)
+        chunk = merge_chunks(parts)
+        self.clock.saw(chunk)
+        self._arrivals[chunk.first_seq] = started
+        figures = self.summary.inputs
+        figures.events += chunk.count
+        figures.bad_records += self.parser.stats.bad_records - bad_before
+        return chunk
+
+    def _refused(self, item: Refused) -> None:
+        self.summary.inputs.bad_records += 1
+        self.report(f"{item.origin}:{item.line}: {item.reason} (refused: {item.preview!r}...)")
+
+    # ---- output ------------------------------------------------------------------
+
+    def _deliver(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
+        self.sink.chunk(chunk, emitted)
+        self.sink.writer.flush()
+        self.summary.outputs = self.sink.rows
+        self.summary.inputs.batches += 1
+        if chunk is not None and chunk.count:
+            started = self._arrivals.pop(chunk.first_seq, None)
+            if started is not None and self.metrics is not None:
+                self.metrics.latency.observe(time.monotonic() - started)
+
+    # ---- metrics and signals -------------------------------------------------------
+
+    def _metrics(self) -> Metrics | None:
+        if self.options.metrics_port is None:
+            return None
+        contexts = {s.name: s.context for s in self.plan.streams}
+        source = MetricsSource(
+            self.runner.counters, contexts, self._links, self.summary.inputs
+        )
+        metrics = Metrics(source)
+        metrics.serve(self.options.metrics_port, self.options.metrics_host)
+        return metrics
+
+    def _links(self) -> list[LinkFigures]:
+        links = getattr(self.runner, "links", None)
+        return [] if links is None else links()
+
+    def _install_signals(self) -> dict[int, object]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, self._on_signal)
+        return previous
+
+    def _restore_signals(self, previous: dict[int, object]) -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+    def _on_signal(self, number: int, frame: object) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        self.ingest.close()
