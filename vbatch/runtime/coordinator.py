@@ -12,7 +12,8 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -130,11 +131,14 @@ class ContextRunner:
                 events += item.count
             self._finish(events, epochs)
             self._join(assembler)
-        except BaseException:
+        except KeyboardInterrupt:
             self._stop()
             raise
-        finally:
-            self._raise_failure()
+        except BaseException:
+            self._stop()
+            self._raise_failure()  # a worker's own explanation beats the symptom
+            raise
+        self._raise_failure()
         self._wait_workers()
 
     def counters(self) -> dict[str, StreamCounters]:
@@ -234,10 +238,21 @@ class ContextRunner:
         writer = self.ingress[worker.context]
         for source, batch in inputs:
             if source in reads and batch.num_rows:
-                writer.put(batch, tag=self.sources.tag(source), alive=self._alive)
+                with self._watching(worker.context):
+                    writer.put(batch, tag=self.sources.tag(source), alive=self._alive)
 
     def _send_marker(self, context: str, marker: Control, payload: bytes) -> None:
-        self.ingress[context].put_message(payload, tag=marker, alive=self._alive)
+        with self._watching(context):
+            self.ingress[context].put_message(payload, tag=marker, alive=self._alive)
+
+    @contextmanager
+    def _watching(self, context: str) -> Iterator[None]:
+        """Turn 'the peer is gone' from a queue into the failure that explains it."""
+        try:
+            yield
+        except EngineError:
+            self._raise_failure()
+            raise self._death(context) from None
 
     def _enqueue(self, epochs: queue.Queue[_Epoch | None], epoch: _Epoch | None) -> None:
         while True:
@@ -314,7 +329,10 @@ class ContextRunner:
         reader = self.results[context].reader()
         process = self.processes[context]
         while self.state.failure is None:
-            item = reader.get(timeout=_POLL, alive=process.is_alive)
+            try:
+                item = reader.get(timeout=_POLL, alive=process.is_alive)
+            except EngineError:
+                raise self._death(context) from None
             if item is None:
                 if not process.is_alive():
                     raise self._death(context)
@@ -350,6 +368,7 @@ class ContextRunner:
     # ---- failure and shutdown ---------------------------------------------------
 
     def _death(self, context: str) -> EngineError:
+        self.processes[context].join(_STOP_GRACE)
         code = self.processes[context].exitcode
         cause = (
             f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ def pin(cores: tuple[int, ...] | None) -> None:
 
 def main(spec: WorkerSpec) -> None:
     """Entry point of the worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when workers stop
     pin(spec.worker.cores)
     parent = multiprocessing.parent_process()
     alive: Callable[[], bool] = parent.is_alive if parent is not None else (lambda: True)
