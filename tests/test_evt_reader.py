@@ -693,3 +693,10 @@ def test_skip_over_long_line_keeps_a_preview(tmp_path: Path) -> None:
     (letter,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert letter["line"] == 2
     assert 0 < len(letter["record"]) < MAX_LINE_BYTES
+
+
+@pytest.mark.parametrize("batch_size", [1, 65_536])
+def test_a_block_whose_shaped_lines_all_fail_to_decode(batch_size: int, tmp_path: Path) -> None:
+    error = fail('A { s: "x" }\nA { s: "bad \\q" }\n', tmp_path, batch_size=batch_size)
+    assert (error.record_line, error.column) == (2, 13)
+    assert "unknown escape" in error.message

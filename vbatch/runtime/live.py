@@ -129,6 +129,7 @@ class LiveRun:
         self.report = report
         self.summary = LiveSummary()
         self.parser = EvtLineParser(options.read, "<stdin>")
+        self.parser.on_skip = self._bad_line
         self.clock = EventClock()
         self.stop = threading.Event()
         self.ingest = Ingest(sources=int(options.stdin) + int(options.follow is not None))
@@ -205,9 +206,11 @@ class LiveRun:
         bad_before = self.parser.stats.bad_records
         parts = []
         for lines in pending:
-            self.parser.source_name = lines.origin
             parsed = self.parser.parse(
-                lines.data, first_line=lines.first_line, arrival_ms=arrival_ms
+                lines.data,
+                first_line=lines.first_line,
+                arrival_ms=arrival_ms,
+                source_name=lines.origin,
             )
             parts.append(parsed)
         chunk = merge_chunks(parts)
@@ -217,6 +220,10 @@ class LiveRun:
         figures.events += chunk.count
         figures.bad_records += self.parser.stats.bad_records - bad_before
         return chunk
+
+    def _bad_line(self, letter: dict[str, object]) -> None:
+        where = f"{letter['file']}:{letter['line']}:{letter['column']}"
+        self.report(f"{where}: {letter['reason']} (skipped)")
 
     def _refused(self, item: Refused) -> None:
         self.summary.inputs.bad_records += 1
@@ -240,9 +247,7 @@ class LiveRun:
         if self.options.metrics_port is None:
             return None
         contexts = {s.name: s.context for s in self.plan.streams}
-        source = MetricsSource(
-            self.runner.counters, contexts, self._links, self.summary.inputs
-        )
+        source = MetricsSource(self.runner.counters, contexts, self._links, self.summary.inputs)
         metrics = Metrics(source)
         metrics.serve(self.options.metrics_port, self.options.metrics_host)
         return metrics

@@ -1,0 +1,213 @@
+"""Learnt line shapes: one anchored RE2 regex per way of writing a type, applied to many lines.
+
+A shape is learnt from a line the exact parser read; `match_shape` runs its regex over a whole
+array of lines with `pyarrow.compute` and turns the captures into typed columns at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vbatch.io.evt.values import INT64_MAX, UNIT_MS, BadLine, Kind, unescape
+
+MAX_SHAPES_PER_TYPE = 4
+
+_KIND_PATTERN = {
+    Kind.DQ_STRING: r'"(?P<{g}>(?:[^"\\]|\\.)*)"',
+    Kind.SQ_STRING: r"'(?P<{g}>(?:[^'\\]|\\.)*)'",
+    Kind.INT: r"(?P<{g}>-?\d{1,18})",
+    Kind.FLOAT: r"(?P<{g}>-?\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+))",
+    Kind.BOOL: r"(?P<{g}>true|false)",
+    Kind.NULL: r"(?P<{g}>null)",
+}
+_W = r"[ \t]*"
+# A loose time token keeps the line regex one-pass (twice as fast); _times checks it strictly.
+_TIME_PATTERN = r"@(?P<t>\d[\d.dhms]*)[ \t]+"
+_TIME_PARTS = r"^(?P<whole>\d{1,18})(?:\.(?P<fraction>\d{1,9}))?(?P<unit>ms|s|m|h|d)?$"
+_LINE_END = _W + r"\}" + _W + r"(?:#[^\r\n]*|//[^\r\n]*)?\r?\n?$"
+_UNIT_NAMES = pa.array(list(UNIT_MS))
+_UNIT_FACTORS = np.array(list(UNIT_MS.values()), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How the lines of one event type are written: time prefix or not, fields and value forms."""
+
+    event_type: str
+    timed: bool
+    fields: tuple[tuple[str, Kind], ...]
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The field names, in order."""
+        return tuple(name for name, _ in self.fields)
+
+    @cached_property
+    def regex(self) -> str:
+        """An anchored RE2 regex matching exactly the valid lines of this shape."""
+        values = [
+            f"{name}{_W}:{_W}" + _KIND_PATTERN[kind].replace("{g}", f"f{i}")
+            for i, (name, kind) in enumerate(self.fields)
+        ]
+        head = "^" + _W + (_TIME_PATTERN if self.timed else "")
+        return head + self.event_type + _W + r"\{" + _W + f"{_W},{_W}".join(values) + _LINE_END
+
+
+class ShapeBook:
+    """The shapes learnt so far for every event type; shared by the parsing threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.shapes: tuple[Shape, ...] = ()
+        self._hits: dict[Shape, int] = {}
+        self._hit_rates: dict[Shape, float] = {}
+
+    def ranked(self) -> tuple[Shape, ...]:
+        """The shapes, the most used first (a line matches one shape at most: order is speed)."""
+        return tuple(sorted(self.shapes, key=lambda shape: -self._hits.get(shape, 0)))
+
+    def mostly_hits(self, shape: Shape) -> bool:
+        """Whether `shape` matched most lines it was last tried on."""
+        return self._hit_rates.get(shape, 0.0) > 0.9
+
+    def record(self, shape: Shape, tried: int, matched: int) -> None:
+        """Note how many of `tried` lines `shape` matched (statistics only: races are harmless)."""
+        self._hits[shape] = self._hits.get(shape, 0) + matched
+        self._hit_rates[shape] = matched / max(tried, 1)
+
+    def admit(self, shape: Shape) -> bool:
+        """Learn `shape` unless its type has enough shapes; True when the book holds it."""
+        with self._lock:
+            if shape in self.shapes:
+                return True
+            same_type = sum(known.event_type == shape.event_type for known in self.shapes)
+            if same_type >= MAX_SHAPES_PER_TYPE:
+                return False
+            self.shapes = (*self.shapes, shape)
+            return True
+
+
+@dataclass
+class Match:
+    """Which of the tried lines a shape matched, and their times (if timed) and typed columns."""
+
+    hit: np.ndarray
+    times: np.ndarray | None
+    columns: list[pa.Array]
+
+
+def match_shape(shape: Shape, lines: pa.StringArray, book: ShapeBook, escapes: bool) -> Match:
+    """Apply `shape` to all `lines` at once; lines it cannot decode are left unmatched.
+
+    `escapes`: whether a line may hold a backslash (else strings need no decoding).
+    """
+    found, hit = _match(lines, shape.regex, not book.mostly_hits(shape))
+    book.record(shape, len(lines), int(hit.sum()))
+    if not hit.any():
+        return Match(hit, None, [])
+    ms, ok = _times(found.field("t")) if shape.timed else (None, np.ones(len(found), dtype=bool))
+    columns = _columns(shape, found, escapes, ok)
+    if not ok.all():  # rare: left to the exact parser, which says what is wrong
+        columns = [column.filter(pa.array(ok)) for column in columns]
+        ms = ms[ok] if ms is not None else None
+        hit[np.flatnonzero(hit)[~ok]] = False
+    return Match(hit, ms, columns)
+
+
+def _columns(shape: Shape, found: pa.StructArray, escapes: bool, ok: np.ndarray) -> list[pa.Array]:
+    """The typed columns of the captured values; clears `ok` where a string cannot be decoded."""
+    columns = []
+    for i, (_, kind) in enumerate(shape.fields):
+        decode = _KIND_COLUMN[kind] if escapes or kind not in _STRING_KINDS else _verbatim
+        column, good = decode(found.field(f"f{i}"))
+        columns.append(column)
+        if good is not None:
+            ok &= good
+    return columns
+
+
+def _match(lines: pa.StringArray, regex: str, prefilter: bool) -> tuple[pa.StructArray, np.ndarray]:
+    """The captures of the lines `regex` matches, and which lines those are.
+
+    Capturing costs as much on a line that fails as on one that matches, so when many lines
+    are expected to fail, a match-only pass (a DFA, about five times faster) picks them first.
+    """
+    if prefilter:
+        hit = pc.match_substring_regex(lines, regex).to_numpy(zero_copy_only=False)
+        if hit.any() and not hit.all():
+            lines = lines.filter(pa.array(hit))
+        return pc.extract_regex(lines, regex), hit
+    found = pc.extract_regex(lines, regex)
+    hit = found.is_valid().to_numpy(zero_copy_only=False)
+    if hit.any() and not hit.all():
+        found = found.filter(pa.array(hit))
+    return found, hit
+
+
+def _times(token: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Milliseconds of captured time tokens, and which rows the fast path may keep."""
+    try:  # plain milliseconds: a token starts with a digit, so only digits cast
+        return pc.cast(token, pa.int64()).to_numpy(), np.ones(len(token), dtype=bool)
+    except pa.ArrowInvalid:
+        pass
+    parts = pc.extract_regex(token, _TIME_PARTS)
+    ok = parts.is_valid().to_numpy(zero_copy_only=False)
+    ms = np.zeros(len(token), dtype=np.int64)
+    if ok.any():
+        parts = parts.filter(pa.array(ok))
+        rows = np.flatnonzero(ok)
+        fields = (parts.field("whole"), parts.field("fraction"), parts.field("unit"))
+        ms[rows], ok[rows] = _unit_times(*fields)
+    return ms, ok
+
+
+def _unit_times(
+    whole: pa.Array, fraction: pa.Array, unit: pa.Array
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact milliseconds of `whole.fraction unit` times, and which are whole and in range."""
+    ms = pc.cast(whole, pa.int64()).to_numpy()
+    factor = _UNIT_FACTORS[pc.index_in(unit, value_set=_UNIT_NAMES).to_numpy()]
+    scale = 10 ** pc.binary_length(fraction).to_numpy().astype(np.int64)
+    parts = pc.cast(pc.binary_join_element_wise("0", fraction, ""), pa.int64()).to_numpy() * factor
+    ok = (ms < INT64_MAX // factor - 1) & (parts % scale == 0)
+    return np.where(ok, ms * np.where(ok, factor, 0) + parts // scale, 0), ok
+
+
+def _strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """Captured string bodies decoded; rows with a bad escape are not ok (the exact parser
+    reports them). Only the bodies holding a backslash are decoded one by one."""
+    escaped = pc.match_substring(raw, "\\")
+    if not pc.any(escaped).as_py():
+        return raw, None
+    ok = np.ones(len(raw), dtype=bool)
+    decoded = []
+    rows = np.flatnonzero(escaped.to_numpy(zero_copy_only=False))
+    for row, body in zip(rows, raw.filter(escaped).to_pylist(), strict=True):
+        try:
+            decoded.append(unescape(body, 0))
+        except BadLine:
+            decoded.append("")
+            ok[row] = False
+    return pc.replace_with_mask(raw, escaped, pa.array(decoded, pa.string())), ok
+
+
+def _verbatim(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    return text, None
+
+
+_STRING_KINDS = (Kind.DQ_STRING, Kind.SQ_STRING)
+_KIND_COLUMN: dict[Kind, Callable[[pa.Array], tuple[pa.Array, np.ndarray | None]]] = {
+    Kind.DQ_STRING: _strings,
+    Kind.SQ_STRING: _strings,
+    Kind.INT: lambda text: (pc.cast(text, pa.int64()), None),
+    Kind.FLOAT: lambda text: (pc.cast(text, pa.float64()), None),
+    Kind.BOOL: lambda text: (pc.equal(text, "true"), None),
+    Kind.NULL: lambda text: (pa.nulls(len(text)), None),
+}
