@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from vbatch.api import CompiledProgram, Result, compile, load
+from typing import TYPE_CHECKING
+
 from vbatch.errors import (
     CheckError,
     ConfigError,
@@ -18,6 +19,20 @@ from vbatch.errors import (
     VbatchError,
     VplSyntaxError,
 )
+
+if TYPE_CHECKING:
+    from vbatch.api import CompiledProgram, Result, compile, load
+
+_API = {"CompiledProgram", "Result", "compile", "load"}
+
+
+def __getattr__(name: str) -> object:
+    """The API, imported on first use, so worker processes import vbatch without it."""
+    if name in _API:
+        from vbatch import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vbatch' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

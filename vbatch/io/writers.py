@@ -14,8 +14,6 @@ from typing import BinaryIO, Protocol
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from vbatch.errors import EngineError
 from vbatch.io.source import SEQ
@@ -346,6 +344,8 @@ class _ParquetFile:
 
     def __init__(self, atomic: AtomicFile, schema: pa.Schema) -> None:
         self.atomic, self.schema = atomic, schema
+        import pyarrow.parquet as pq  # imported on use: it brings pandas along when installed
+
         self._writer = pq.ParquetWriter(atomic.temp, schema)
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
@@ -366,6 +366,8 @@ class _ParquetFile:
         """Copy the rows written so far into a new temporary file under the wider schema."""
         self._writer.close()
         old, self.atomic = self.atomic, AtomicFile(self.atomic.path)
+        import pyarrow.parquet as pq
+
         self._writer = pq.ParquetWriter(self.atomic.temp, schema)
         for batch in pq.ParquetFile(old.temp).iter_batches():
             self._writer.write_batch(batch.cast(schema))
@@ -384,6 +386,8 @@ class _CsvFile:
     def __init__(self, atomic: AtomicFile, schema: pa.Schema) -> None:
         self.atomic, self.schema = atomic, schema
         self._out: BinaryIO = open(atomic.temp, "wb")  # noqa: SIM115 - closed in close()
+        import pyarrow.csv as pacsv
+
         self._writer = pacsv.CSVWriter(self._out, _csv_schema(schema))
 
     def append(self, batch: pa.RecordBatch) -> None:
@@ -397,6 +401,8 @@ class _CsvFile:
 
     def widen(self, schema: pa.Schema) -> None:
         """Carry on under the wider schema; CSV text has no types, so earlier rows stay."""
+        import pyarrow.csv as pacsv
+
         self._writer.close()
         options = pacsv.WriteOptions(include_header=False)
         self._writer = pacsv.CSVWriter(self._out, _csv_schema(schema), write_options=options)
