@@ -47,9 +47,9 @@ def dataset(kind: str, events: int, folder: Path) -> Path:
     return path
 
 
-def replay(program: Path, events: Path) -> dict[str, float]:
+def replay(program: Path, events: Path, *extra: str) -> dict[str, float]:
     """One replay in a fresh process."""
-    command = [sys.executable, "-m", "benchmarks.replay", str(program), str(events)]
+    command = [sys.executable, "-m", "benchmarks.replay", str(program), str(events), *extra]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 

@@ -1,6 +1,6 @@
 """Run one replay in this process and print its figures as JSON (used by the benchmarks).
 
-    python -m benchmarks.replay PROGRAM EVENTS [--batch-size N]
+    python -m benchmarks.replay PROGRAM EVENTS [--batch-size N] [--no-contexts]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("program")
     parser.add_argument("events")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--no-contexts", action="store_true")
     args = parser.parse_args()
     program = load(args.program).program
     options = SimulateOptions(
@@ -29,6 +30,7 @@ def main() -> None:
         events=args.events,
         read=ReadOptions(batch_size=args.batch_size, schemas=declared_schemas(program)),
         quiet=True,
+        contexts=not args.no_contexts,
     )
     started = time.perf_counter()
     summary = run_simulate(options, lambda text: None)

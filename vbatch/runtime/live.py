@@ -11,6 +11,7 @@ of standard input stop the reading; every open window is then flushed and writte
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ DEFAULT_BATCH_SIZE = 4096
 DEFAULT_LINGER_MS = 5.0
 MIN_SWEEP_SECONDS = 0.02
 MAX_SWEEP_SECONDS = 1.0
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,20 @@ def merge_chunks(chunks: list[InputChunk]) -> InputChunk:
     return InputChunk(batches, chunks[0].first_seq, sum(c.count for c in chunks))
 
 
+def _joined(pending: list[Lines]) -> list[Lines]:
+    """Consecutive blocks of one origin as one block (one parse instead of several)."""
+    joined: list[Lines] = []
+    for lines in pending:
+        last = joined[-1] if joined else None
+        if last is not None and last.origin == lines.origin and (
+            last.first_line + last.data.count(b"\n") == lines.first_line
+        ):
+            joined[-1] = Lines(last.origin, last.first_line, last.data + lines.data, last.arrived)
+        else:
+            joined.append(lines)
+    return joined
+
+
 class LiveRun:
     """One `vbatch run`."""
 
@@ -146,6 +162,10 @@ class LiveRun:
         """Serve until the input ends or a signal asks to stop; flush everything."""
         self._start_sources()
         previous = self._install_signals()
+        interval = sys.getswitchinterval()
+        # Several threads hand batches to each other; a short GIL switch interval keeps each
+        # hand-off from waiting out the default 5 ms.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         try:
             self.runner.run(self._items(), self._deliver)
             self.sink.close()
@@ -153,6 +173,7 @@ class LiveRun:
             self.sink.abort()
             raise
         finally:
+            sys.setswitchinterval(interval)
             self._restore_signals(previous)
             self.runner.close()
         return self.summary
@@ -177,20 +198,24 @@ class LiveRun:
         pending: list[Lines] = []
         lines, started = 0, 0.0
         next_sweep = time.monotonic() + interval
-        while True:
+        ended = False
+        while not ended:
             deadline = min(started + linger if pending else next_sweep, next_sweep)
             item = self.ingest.get(deadline - time.monotonic())
-            if isinstance(item, End):
-                break
-            if isinstance(item, Refused):
-                self._refused(item)
-            elif isinstance(item, Lines):
-                if not pending:
-                    started = item.arrived
-                pending.append(item)
-                lines += item.data.count(b"\n")
+            ended = isinstance(item, End)
+            if isinstance(item, Lines) and not pending:
+                started = item.arrived
+            lines += self._take(item, pending)
             now = time.monotonic()
-            if pending and (lines >= batch_size or now >= started + linger):
+            if pending and (ended or lines >= batch_size or now >= started + linger):
+                # Whatever else is already waiting joins this batch: under load, batches
+                # grow and their fixed cost is shared by more events.
+                while lines < batch_size and not ended:
+                    more = self.ingest.get(0)
+                    if more is None:
+                        break
+                    ended = isinstance(more, End)
+                    lines += self._take(more, pending)
                 yield self._chunk(pending, started)
                 pending, lines = [], 0
             if now >= next_sweep:
@@ -198,14 +223,21 @@ class LiveRun:
                 if event_time is not None:
                     yield Sweep(event_time, self.parser.stats.events)
                 next_sweep = now + interval
-        if pending:
-            yield self._chunk(pending, started)
+
+    def _take(self, item: object, pending: list[Lines]) -> int:
+        """Add an ingest item to the batch being formed; the number of lines it adds."""
+        if isinstance(item, Refused):
+            self._refused(item)
+        elif isinstance(item, Lines):
+            pending.append(item)
+            return item.data.count(b"\n")
+        return 0
 
     def _chunk(self, pending: list[Lines], started: float) -> InputChunk:
         arrival_ms = int(time.time() * 1000)
         bad_before = self.parser.stats.bad_records
         parts = []
-        for lines in pending:
+        for lines in _joined(pending):
             parsed = self.parser.parse(
                 lines.data,
                 first_line=lines.first_line,
