@@ -56,3 +56,30 @@ def test_simulate_runtime_field_error_points_into_the_program(tmp_path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == f"{program}:2:12: unknown field `valu`"
+
+
+@pytest.mark.parametrize("command", [["check"], ["parse"], ["simulate", "-e", "x.evt", "-p"], ["run", "--file"]])
+def test_a_missing_program_file_exits_2(command: list[str]) -> None:
+    result = run_vbatch(*command, "no/such.vpl")
+    assert (result.returncode, result.stderr.strip()) == (2, "no/such.vpl: no such file")
+
+
+def test_contexts_feeding_each_other_are_refused(tmp_path) -> None:  # noqa: ANN001
+    program = tmp_path / "cycle.vpl"
+    program.write_text(
+        "context a\ncontext b\n"
+        "stream S = E .context(a) .emit(context: b, x: x)\n"
+        "stream T = S .context(b) .emit(context: a, x: x)\n"
+        "stream U = T .context(a)\n"
+    )
+    result = run_vbatch("check", str(program))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{program}:3:1: rows of `S` would go from context `a` back to a context it depends on"
+    )
+
+
+def test_simulate_missing_events_file_exits_2() -> None:
+    result = run_vbatch("simulate", "-p", "examples/pipeline.vpl", "-e", "no/such.evt")
+    assert result.returncode == 2
+    assert result.stderr.startswith("no/such.evt")

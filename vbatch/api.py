@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from vbatch.errors import InputError
+from vbatch.errors import InputError, VbatchError
 from vbatch.io import open_events
 from vbatch.io.source import DEFAULT_BATCH_SIZE, InputChunk, ReadOptions
 from vbatch.lang import compile_text
 from vbatch.lang.program import Program
-from vbatch.plan.build import build_plan
+from vbatch.plan.build import plan_program
 from vbatch.plan.logical import LogicalPlan
 from vbatch.render import Summary
 from vbatch.runtime.outputs import machine_columns
@@ -142,7 +142,10 @@ def compile(source: str, name: str = "<string>") -> CompiledProgram:  # noqa: A0
     ('c',)
     """
     program = compile_text(source, name)
-    return CompiledProgram(program, build_plan(program))
+    try:
+        return CompiledProgram(program, plan_program(program))
+    except VbatchError as err:
+        raise err.with_source(name, source) from None
 
 
 def load(path: str | Path) -> CompiledProgram:

@@ -16,6 +16,7 @@ from vbatch.io.writers import OutputFormat
 from vbatch.lang import compile_text
 from vbatch.lang.ast import dump
 from vbatch.lang.parser import parse
+from vbatch.plan.build import plan_program
 from vbatch.runtime.simulate import SimulateOptions, run_simulate
 
 app = typer.Typer(
@@ -45,16 +46,30 @@ def read_program_text(path: Path) -> str:
         raise InputError(f"cannot read: {err}", path=str(path)) from None
 
 
-def run_guarded(action: Callable[[], T], source: tuple[str, str] | None = None) -> T:
+class ProgramSource:
+    """The program file a command reads, remembered so later errors can point into it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.text: str | None = None
+
+    def read(self) -> str:
+        """The file's text (InputError, exit 2, if it cannot be read)."""
+        self.text = read_program_text(self.path)
+        return self.text
+
+
+def run_guarded(action: Callable[[], T], source: ProgramSource | None = None) -> T:
     """Run a command body; a VbatchError becomes its message on stderr and its exit code.
 
-    `source` (program file name and text) lets errors found while running point into it.
+    `source` (the program file) lets errors found while running point into it.
     """
     try:
         return action()
     except VbatchError as err:
-        if source is not None and err.span is not None and err.source_name is None:
-            err.with_source(*source)
+        located = source is not None and source.text is not None and err.span is not None
+        if located and err.source_name is None:
+            err.with_source(str(source.path), source.text)  # type: ignore[union-attr]
         sys.stdout.flush()
         typer.echo(err.render(), err=True)
         raise typer.Exit(err.exit_code) from None
@@ -69,17 +84,18 @@ def check(file: ProgramFile) -> None:
 
     Exit codes: 0 valid, 1 syntax or validation error, 2 file missing or unreadable.
     """
+    source = ProgramSource(file)
 
     def body() -> None:
-        text = read_program_text(file)
-        program = compile_text(text, str(file))
+        program = compile_text(source.read(), str(file))
+        plan_program(program)
         typer.echo("Syntax OK")
         typer.echo(f"Streams:   {len(program.streams)}")
         typer.echo(f"Contexts:  {len(program.contexts)}")
         typer.echo(f"Events:    {len(program.events)}")
         typer.echo(f"Constants: {len(program.constants)}")
 
-    run_guarded(body)
+    run_guarded(body, source)
 
 
 @app.command("parse")
@@ -268,10 +284,10 @@ def simulate(
     Exit codes: 0 ok, 1 invalid program, 2 bad input or unreadable file, 3 bad
     configuration, 4 runtime failure.
     """
-    text = read_program_text(program)
+    source = ProgramSource(program)
 
     def body() -> None:
-        checked = compile_text(text, str(program))
+        checked = compile_text(source.read(), str(program))
         read = ReadOptions(
             batch_size=batch_size,
             on_error=on_error,
@@ -306,7 +322,7 @@ def simulate(
             typer.echo(f"Duration:         {summary.seconds * 1000:.1f} ms")
             typer.echo(f"Event rate:       {rate:,.0f} events/s")
 
-    run_guarded(body, (str(program), text))
+    run_guarded(body, source)
 
 
 def _endpoint(text: str | None, option: str) -> tuple[str, int] | None:
@@ -401,12 +417,12 @@ def run(
     SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
     2 unreadable input file, 3 bad configuration, 4 runtime failure.
     """
-    text = read_program_text(file)
+    source = ProgramSource(file)
 
     def body() -> None:
         from vbatch.runtime.live import LiveOptions, LiveRun
 
-        checked = compile_text(text, str(file))
+        checked = compile_text(source.read(), str(file))
         read = ReadOptions(
             batch_size=batch_size,
             on_error=ErrorPolicy.SKIP,
@@ -441,7 +457,7 @@ def run(
             f" {figures.bad_records} bad records"
         )
 
-    run_guarded(body, (str(file), text))
+    run_guarded(body, source)
 
 
 def main() -> None:

@@ -21,6 +21,15 @@ from vbatch.plan.logical import (
 AGG_COLUMN = "__agg{}"
 
 
+def plan_program(program: Program) -> LogicalPlan:
+    """The logical plan, after checking that the streams can be placed in their contexts."""
+    from vbatch.plan.physical import place
+
+    plan = build_plan(program)
+    place(plan, {c.name: c.cores for c in program.contexts})
+    return plan
+
+
 def build_plan(program: Program) -> LogicalPlan:
     """The logical plan of a checked program.
 
@@ -50,6 +59,7 @@ def _stream_plan(program: Program, stream: Stream) -> StreamPlan:
         emit_context=stream.emit_context,
         operators=tuple(operators),
         root=root.index,
+        span=stream.span,
     )
 
 

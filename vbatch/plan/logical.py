@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from vbatch.errors import Span
 from vbatch.lang import ast
+from vbatch.lang.ast import NO_SPAN
 from vbatch.lang.functions import Aggregate
 from vbatch.lang.program import SourceKind, WindowSpec
 
@@ -75,6 +77,7 @@ class StreamPlan:
     emit_context: str | None
     operators: tuple[Operator, ...]
     root: int
+    span: Span = field(default=NO_SPAN, compare=False)
 
     @property
     def window(self) -> WindowAggregate | None:

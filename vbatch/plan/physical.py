@@ -136,10 +136,10 @@ def _feeder_names(plan: LogicalPlan, where: dict[str, str | None]) -> tuple[str,
 
 
 def _raise_cycle(plan: LogicalPlan, edge: Edge) -> None:
-    source = edge.source or "the coordinator"
+    source = f"context `{edge.source}`" if edge.source else "the coordinator"
     msg = f"rows of `{edge.stream}` would go from {source} back to a context it depends on"
     hint = "arrange contexts as a pipeline: each context may only feed contexts after it"
-    raise CheckError(msg, None, hint=hint)
+    raise CheckError(msg, plan.stream(edge.stream).span, hint=hint)
 
 
 def _worker(

@@ -37,7 +37,7 @@ from vbatch.io.source import EventBatch, InputChunk, ReadOptions, Sweep
 from vbatch.io.writers import JsonlWriter
 from vbatch.lang.program import Program, WindowKind
 from vbatch.metrics import InputFigures, LinkFigures, Metrics, MetricsSource
-from vbatch.plan.build import build_plan
+from vbatch.plan.build import plan_program
 from vbatch.plan.logical import LogicalPlan
 from vbatch.runtime.outputs import OutputSink
 from vbatch.runtime.pipeline import Emitted, TraceOptions
@@ -141,7 +141,7 @@ class LiveRun:
 
     def __init__(self, options: LiveOptions, out: BinaryIO, report: Callable[[str], None]) -> None:
         self.options = options
-        self.plan = build_plan(options.program)
+        self.plan = plan_program(options.program)
         self.report = report
         self.summary = LiveSummary()
         self.parser = EvtLineParser(options.read, "<stdin>")

@@ -15,7 +15,7 @@ from vbatch.io import open_events
 from vbatch.io.source import EventBatch, InputChunk, ReadOptions, Sweep
 from vbatch.io.writers import OutputFormat, open_writer
 from vbatch.lang.program import Program, WindowKind
-from vbatch.plan.build import build_plan
+from vbatch.plan.build import plan_program
 from vbatch.plan.logical import LogicalPlan
 from vbatch.render import ConsoleRenderer, Summary
 from vbatch.runtime.engine import Engine
@@ -222,7 +222,7 @@ def make_runner(
 
 def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summary:
     """Replay the events through the program, rendering to `write` and writing outputs."""
-    plan = build_plan(options.program)
+    plan = plan_program(options.program)
     reader = open_events(options.events, options.read)
     console = ConsoleRenderer(plan, write, verbose=options.verbose, quiet=options.quiet)
     sinks: list[Sink] = [] if options.quiet else [console]
