@@ -175,7 +175,11 @@ def _parameter(text: str) -> tuple[str, object]:
     return name, value
 
 
-OUTPUT_SUFFIXES = {".parquet": OutputFormat.PARQUET, ".csv": OutputFormat.CSV}
+def output_format_for(path: Path) -> OutputFormat:
+    """A path without a suffix is a folder of Parquet files; anything else a JSON-lines file."""
+    return OutputFormat.PARQUET if not path.suffix else OutputFormat.JSONL
+
+
 DEFAULT_DEAD_LETTER = Path("vbatch-dead-letter.jsonl")
 
 
@@ -220,7 +224,9 @@ def simulate(
     output_format: Annotated[
         OutputFormat | None,
         typer.Option(
-            "--format", "-f", help="Output format; by default from --output's suffix, else jsonl."
+            "--format",
+            "-f",
+            help="Output format; by default parquet for a folder (no suffix), else jsonl.",
         ),
     ] = None,
     batch_size: Annotated[
@@ -298,11 +304,7 @@ def simulate(
             event_type=event_type,
             time_column=time_column,
         )
-        fmt = output_format or (
-            OUTPUT_SUFFIXES.get(output.suffix.lower(), OutputFormat.JSONL)
-            if output
-            else OutputFormat.JSONL
-        )
+        fmt = output_format or (output_format_for(output) if output else OutputFormat.JSONL)
         options = SimulateOptions(
             program=checked,
             events=events,

@@ -57,6 +57,10 @@ def check_cores(program: Program) -> None:
             raise ConfigError(msg, hint=hint)
 
 
+class _Death(EngineError):
+    """A worker process ended without reporting an error."""
+
+
 @dataclass
 class _Epoch:
     """What one input chunk caused, gathered from every process (chunk None: the flush)."""
@@ -136,7 +140,7 @@ class ContextRunner:
             raise
         except BaseException:
             self._stop()
-            self._raise_failure()  # a worker's own explanation beats the symptom
+            self._raise_reported()  # a worker's own explanation beats the symptom
             raise
         self._raise_failure()
         self._wait_workers()
@@ -374,6 +378,10 @@ class ContextRunner:
             f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         )
         return EngineError(f"context `{context}` died ({cause})")
+
+    def _raise_reported(self) -> None:
+        if self.state.failure is not None and not isinstance(self.state.failure, _Death):
+            raise self.state.failure
 
     def _raise_failure(self) -> None:
         if self.state.failure is not None:
