@@ -175,12 +175,35 @@ def _parameter(text: str) -> tuple[str, object]:
     return name, value
 
 
+DEFAULT_DEAD_LETTER = Path("vbatch-dead-letter.jsonl")
+DeadLetterOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dead-letter", help=f"Where skipped records go (default: {DEFAULT_DEAD_LETTER})."
+    ),
+]
+ContextsOption = Annotated[
+    bool,
+    typer.Option(
+        "--contexts/--no-contexts",
+        help="Run each declared context in its own worker process (or all in one process).",
+    ),
+]
+CapacityOption = Annotated[
+    int | None,
+    typer.Option(
+        "--channel-capacity",
+        min=1,
+        help="Events a queue between processes may hold before its producer waits.",
+    ),
+]
+
+
 def output_format_for(path: Path) -> OutputFormat:
     """A path without a suffix is a folder of Parquet files; anything else a JSON-lines file."""
     return OutputFormat.PARQUET if not path.suffix else OutputFormat.JSONL
 
 
-DEFAULT_DEAD_LETTER = Path("vbatch-dead-letter.jsonl")
 
 
 @app.command()
@@ -252,12 +275,7 @@ def simulate(
             help="fail: stop at the first bad record (exit 2); skip: set it aside and go on.",
         ),
     ] = ErrorPolicy.FAIL,
-    dead_letter: Annotated[
-        Path | None,
-        typer.Option(
-            "--dead-letter", help=f"Where skipped records go (default: {DEFAULT_DEAD_LETTER})."
-        ),
-    ] = None,
+    dead_letter: DeadLetterOption = None,
     speed: Annotated[
         float,
         typer.Option(
@@ -269,21 +287,8 @@ def simulate(
     stats: Annotated[
         bool, typer.Option("--stats", help="Add the run's duration and event rate to the summary.")
     ] = False,
-    contexts: Annotated[
-        bool,
-        typer.Option(
-            "--contexts/--no-contexts",
-            help="Run each declared context in its own worker process (or all in one process).",
-        ),
-    ] = True,
-    channel_capacity: Annotated[
-        int | None,
-        typer.Option(
-            "--channel-capacity",
-            min=1,
-            help="Events a queue between processes may hold before its producer waits.",
-        ),
-    ] = None,
+    contexts: ContextsOption = True,
+    channel_capacity: CapacityOption = None,
 ) -> None:
     """Replay recorded events through a program and print what every stream produces.
 
@@ -386,12 +391,7 @@ def run(
             " skip also keeps them in --dead-letter.",
         ),
     ] = ErrorPolicy.FAIL,
-    dead_letter: Annotated[
-        Path | None,
-        typer.Option(
-            "--dead-letter", help=f"Where skipped records go (default: {DEFAULT_DEAD_LETTER})."
-        ),
-    ] = None,
+    dead_letter: DeadLetterOption = None,
     metrics: Annotated[
         bool, typer.Option("--metrics", help="Serve Prometheus metrics on /metrics.")
     ] = False,
@@ -399,18 +399,8 @@ def run(
     metrics_host: Annotated[
         str, typer.Option("--metrics-host", help="Address /metrics binds to.")
     ] = "127.0.0.1",
-    contexts: Annotated[
-        bool,
-        typer.Option(
-            "--contexts/--no-contexts", help="Run each declared context in its own process."
-        ),
-    ] = True,
-    channel_capacity: Annotated[
-        int | None,
-        typer.Option(
-            "--channel-capacity", min=1, help="Events a queue between processes may hold."
-        ),
-    ] = None,
+    contexts: ContextsOption = True,
+    channel_capacity: CapacityOption = None,
 ) -> None:
     """Run a program live: read events continuously and write outputs as JSON lines at once.
 
