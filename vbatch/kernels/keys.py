@@ -38,7 +38,8 @@ class ValueCodes:
     def _encode_indices(self, column: pa.DictionaryArray) -> np.ndarray:
         """Dictionary-encoded keys: codes through a per-dictionary mapping, no hashing of rows."""
         dictionary = column.dictionary
-        if self._dictionary is None or not _same_dictionary(dictionary, self._dictionary):
+        # Compared by value: a batch read from a queue may reuse the memory of the last one.
+        if self._dictionary is None or not self._dictionary.equals(dictionary):
             self._dictionary = owned_array(dictionary)
             self._mapping = np.full(len(dictionary) + 1, -1, np.int64)  # last entry: null
         indices = column.indices
@@ -73,15 +74,6 @@ class ValueCodes:
             self._known = new_values
         else:
             self._known = pa.concat_arrays([self._known, new_values])
-
-
-def _same_dictionary(a: pa.Array, b: pa.Array) -> bool:
-    if len(a) != len(b):
-        return False
-    data_a, data_b = a.buffers()[-1], b.buffers()[-1]
-    if data_a is not None and data_b is not None and data_a.address == data_b.address:
-        return a.offset == b.offset or a.equals(b)
-    return a.equals(b)
 
 
 def _factorize(column: pa.Array) -> tuple[np.ndarray, pa.Array]:

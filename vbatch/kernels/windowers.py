@@ -193,24 +193,32 @@ class TimeWindower(_KeyedWindower):
 
     def steps(self, rows: Rows, tick: Tick) -> list[Step]:
         """Assign each row to its windows (dropping late pairs), then close due windows."""
+        if self.size == self.slide and self._all_on_time(rows):
+            numbers = rows.ts // self.size
+            slots = self.current.slots(rows.codes, numbers, self._assign)
+            return [Assign(None, slots), *self.due(tick)]
         n = len(rows.ts)
         last = rows.ts // self.slide
-        if self.size == self.slide:
-            pair_rows, numbers = np.arange(n), last
-        else:
-            first = (rows.ts - self.size) // self.slide + 1
-            counts = last - first + 1
-            pair_rows = np.repeat(np.arange(n), counts)
-            starts = np.cumsum(counts) - counts
-            numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
+        first = (rows.ts - self.size) // self.slide + 1
+        counts = last - first + 1
+        pair_rows = np.repeat(np.arange(n), counts)
+        starts = np.cumsum(counts) - counts
+        numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
         on_time = numbers * self.slide + self.size > rows.wm_before[pair_rows]
-        every_row = self.size == self.slide and bool(on_time.all())
-        if not every_row:
-            pair_rows, numbers = pair_rows[on_time], numbers[on_time]
-            self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
-        codes = rows.codes[pair_rows]
-        slots = self.current.slots(codes, numbers, self._assign)
-        return [Assign(None if every_row else pair_rows, slots), *self.due(tick)]
+        pair_rows, numbers = pair_rows[on_time], numbers[on_time]
+        self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
+        slots = self.current.slots(rows.codes[pair_rows], numbers, self._assign)
+        return [Assign(pair_rows, slots), *self.due(tick)]
+
+    def _all_on_time(self, rows: Rows) -> bool:
+        """True when no row of a tumbling batch is late (the common case, checked cheaply)."""
+        if not len(rows.ts):
+            return True
+        earliest_end = (int(rows.ts.min()) // self.size + 1) * self.size
+        if earliest_end > int(rows.wm_before.max()):
+            return True
+        ends = (rows.ts // self.size + 1) * self.size
+        return bool((ends > rows.wm_before).all())
 
     def due(self, tick: Tick) -> list[Step]:
         """Close the windows whose end the watermark has reached."""
