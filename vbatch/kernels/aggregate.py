@@ -23,6 +23,14 @@ INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
 
+def add_counts(counts: np.ndarray, slots: np.ndarray) -> None:
+    """counts[slot] += 1 for every entry of `slots` (integers: the order does not matter)."""
+    if len(counts) <= 4 * len(slots):
+        counts += np.bincount(slots, minlength=len(counts))
+    else:
+        np.add.at(counts, slots, 1)
+
+
 def first_occurrences(slots: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """Positions of the first occurrence of each distinct slot, in O(n).
 
@@ -98,7 +106,7 @@ class CountAccumulator(Accumulator):
     def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
         if values is not None and values.null_count:
             slots = slots[np.asarray(values.is_valid())]
-        np.add.at(self.count, slots, 1)
+        add_counts(self.count, slots)
 
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
         self.count[dst] += self.count[src]
@@ -131,7 +139,7 @@ class SumAccumulator(Accumulator):
         if total.dtype.kind == "f" and numbers.dtype.kind != "f":
             numbers = numbers.astype(np.float64)
         np.add.at(total, slots, numbers)
-        np.add.at(self.seen, slots, 1)
+        add_counts(self.seen, slots)
 
     def _state(self, dtype: np.dtype) -> np.ndarray:
         wanted = np.float64 if dtype.kind == "f" or self.call.func is Aggregate.AVG else np.int64
@@ -193,7 +201,7 @@ class ExtremeAccumulator(Accumulator):
         elif self.best.dtype != dtype and dtype.kind == "f":
             self.best = np.where(self.seen > 0, self.best, self._identity(dtype)).astype(dtype)
         self.ufunc.at(self.best, slots, numbers.astype(self.best.dtype, copy=False))
-        np.add.at(self.seen, slots, 1)
+        add_counts(self.seen, slots)
 
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
         if self.best is not None:
@@ -246,7 +254,7 @@ class SpreadAccumulator(Accumulator):
             first = first_occurrences(slots[fresh], self._scratch)
             self.shift[slots[fresh[first]]] = x[fresh[first]]
         d = x - self.shift[slots]
-        np.add.at(self.n, slots, 1)
+        add_counts(self.n, slots)
         np.add.at(self.s1, slots, d)
         np.add.at(self.s2, slots, d * d)
 
