@@ -1,5 +1,8 @@
 """Engine throughput on the tutorial's workloads, end to end from Parquet with --immediate.
 
+One process (`--no-contexts`): this measures the engine; benchmarks/contexts.py measures
+what worker processes add.
+
     python -m benchmarks.engine --events 10000000 --repeat 3
 
 Generates the data sets once (seeded) under data/bench/, then replays each workload in a
@@ -64,7 +67,7 @@ def main() -> None:
     print(f"{'workload':<30} {'events/s':>12} {'goal':>8} {'peak RSS':>10}")
     for work in WORKLOADS:
         events = dataset(work.dataset, args.events, args.data)
-        runs = [replay(work.program, events) for _ in range(args.repeat)]
+        runs = [replay(work.program, events, "--no-contexts") for _ in range(args.repeat)]
         best = min(runs, key=lambda r: r["seconds"])
         rate = best["events"] / best["seconds"]
         peak = max(r["peak_mib"] for r in runs)
