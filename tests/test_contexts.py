@@ -120,14 +120,24 @@ def slow_run(tmp_path: Path, program: str, seconds: int = 30) -> subprocess.Pope
 
 
 def workers_of(process: subprocess.Popen[str], count: int) -> list[psutil.Process]:
-    """The spawned worker processes of a vbatch run (waits until `count` of them run)."""
+    """The context workers of a vbatch run (waits until `count` of them run).
+
+    Workers are forked by a fork server, itself a child of the run; the resource tracker
+    is a child too. Workers are the descendants that are neither.
+    """
     parent = psutil.Process(process.pid)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = [
-            p for p in parent.children(recursive=True)
-            if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())
-        ]  # fmt: skip
+        found = []
+        for child in parent.children(recursive=True):
+            try:
+                command = " ".join(child.cmdline())
+                if "resource_tracker" in command or child.children():
+                    continue
+            except psutil.NoSuchProcess:
+                continue
+            if "forkserver" in command or "spawn_main" in command:
+                found.append(child)
         if len(found) >= count:
             return found
         time.sleep(0.1)
