@@ -1,0 +1,192 @@
+"""Checking expressions: names resolved against the fields in scope, calls validated."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+
+from vbatch.errors import CheckError
+from vbatch.lang import ast
+from vbatch.lang.constants import fold, to_expr
+from vbatch.lang.functions import (
+    AGGREGATE_ARITY,
+    DISTINCT,
+    SCALAR_ARITY,
+    Aggregate,
+    aggregate_of,
+    all_function_names,
+)
+
+RESERVED_FIELDS = ("_ts", "_seq", "_window_start", "_window_end")
+WINDOW_FIELDS = ("_window_start", "_window_end")
+
+
+def suggest(word: str, choices: object) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)  # type: ignore[call-overload]
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+@dataclass
+class Scope:
+    """Fields visible at a point of a stream; `None` when the source's fields are not known."""
+
+    fields: tuple[str, ...] | None
+    describe: str
+
+    def has(self, name: str) -> bool:
+        """True when `name` may be read here."""
+        return self.fields is None or name in self.fields or name in RESERVED_FIELDS[:2]
+
+
+class ExprChecker:
+    """Resolves names and validates calls in one expression."""
+
+    def __init__(
+        self,
+        constants: dict[str, object],
+        scope: Scope,
+        *,
+        allow_aggregates: bool,
+        keys: tuple[str, ...],
+    ) -> None:
+        self.constants = constants
+        self.scope = scope
+        self.allow_aggregates = allow_aggregates
+        self.keys = keys
+        self.inside_aggregate = False
+
+    def visit(self, expr: ast.Expr) -> ast.Expr:
+        """The checked expression (constants folded)."""
+        if isinstance(expr, ast.Name):
+            return self._name(expr)
+        if isinstance(expr, ast.Call):
+            return self._call(expr)
+        if isinstance(expr, ast.Unary):
+            return replace(expr, operand=self.visit(expr.operand))
+        if isinstance(expr, ast.Binary):
+            return replace(expr, left=self.visit(expr.left), right=self.visit(expr.right))
+        if isinstance(expr, ast.ListExpr):
+            return replace(expr, items=tuple(self.visit(i) for i in expr.items))
+        if isinstance(expr, ast.Interpolation):
+            parts = tuple(p if isinstance(p, str) else self.visit(p) for p in expr.parts)
+            return replace(expr, parts=parts)
+        return expr
+
+    def _name(self, expr: ast.Name) -> ast.Expr:
+        name = expr.name
+        field_known = self.scope.fields is not None and name in self.scope.fields
+        if name in self.constants and not field_known:
+            return to_expr(self.constants[name], expr.span)
+        if self.allow_aggregates and not self.inside_aggregate and name not in self.keys:
+            msg = f"`{name}` is not a partition key, so it needs an aggregate here"
+            hint = f"use `first({name})` or `last({name})`, or add it to `.partition_by(...)`"
+            raise CheckError(msg, expr.span, hint=hint)
+        if not self.scope.has(name):
+            msg = f"unknown field `{name}` in {self.scope.describe}"
+            choices = [*(self.scope.fields or ()), *self.constants]
+            raise CheckError(msg, expr.span, hint=suggest(name, choices))
+        return expr
+
+    def _call(self, expr: ast.Call) -> ast.Expr:
+        aggregate = aggregate_of(expr.func)
+        if aggregate is not None:
+            return self._aggregate_call(expr, aggregate)
+        if expr.func == DISTINCT:
+            raise CheckError("`distinct(...)` is only allowed inside `count(...)`", expr.span)
+        arity = SCALAR_ARITY.get(expr.func)
+        if arity is None:
+            msg = f"unknown function `{expr.func}`"
+            raise CheckError(msg, expr.span, hint=suggest(expr.func, all_function_names()))
+        if not arity.accepts(len(expr.args)):
+            msg = f"`{expr.func}` takes {arity.describe()}, not {len(expr.args)}"
+            raise CheckError(msg, expr.span)
+        return replace(expr, args=tuple(self.visit(a) for a in expr.args))
+
+    def _aggregate_call(self, expr: ast.Call, aggregate: Aggregate) -> ast.Expr:
+        if not self.allow_aggregates:
+            msg = f"aggregate `{expr.func}(...)` is only allowed inside `.aggregate(...)`"
+            raise CheckError(msg, expr.span, hint="add `.window(...)` and `.aggregate(...)`")
+        if self.inside_aggregate:
+            raise CheckError(f"aggregate `{expr.func}` inside another aggregate", expr.span)
+        arity = AGGREGATE_ARITY[aggregate]
+        if not arity.accepts(len(expr.args)):
+            msg = f"`{expr.func}` takes {arity.describe()}, not {len(expr.args)}"
+            raise CheckError(msg, expr.span)
+        if aggregate is Aggregate.COUNT and expr.args and _is_distinct(expr.args[0]):
+            inner = expr.args[0]
+            assert isinstance(inner, ast.Call)
+            if len(inner.args) != 1:
+                raise CheckError("`distinct` takes 1 argument", inner.span)
+            value = self._inside(inner.args[0])
+            return ast.Call(Aggregate.COUNT_DISTINCT.value, (value,), expr.span)
+        if aggregate is Aggregate.PERCENTILE:
+            return self._percentile(expr)
+        return replace(expr, args=tuple(self._inside(a) for a in expr.args))
+
+    def _percentile(self, expr: ast.Call) -> ast.Expr:
+        value = self._inside(expr.args[0])
+        p = fold(expr.args[1], self.constants)
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 100:
+            msg = "the percentile is a number from 0 to 100"
+            raise CheckError(msg, expr.args[1].span, hint="e.g. `percentile(latency, 99)`")
+        return replace(expr, args=(value, ast.Literal(float(p), expr.args[1].span)))
+
+    def _inside(self, expr: ast.Expr) -> ast.Expr:
+        self.inside_aggregate = True
+        try:
+            if _is_distinct(expr):
+                raise CheckError("`distinct(...)` is only allowed inside `count(...)`", expr.span)
+            return self.visit(expr)
+        finally:
+            self.inside_aggregate = False
+
+
+def _is_distinct(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Call) and expr.func == DISTINCT
+
+
+_HOLE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interpolate(expr: ast.Expr) -> ast.Expr:
+    """Turn string literals with `{field}` holes into Interpolation nodes."""
+    if (
+        isinstance(expr, ast.Literal)
+        and isinstance(expr.value, str)
+        and any(c in expr.value for c in "{}")
+    ):
+        return _split_holes(expr)
+    if isinstance(expr, ast.Binary):
+        return replace(expr, left=interpolate(expr.left), right=interpolate(expr.right))
+    if isinstance(expr, ast.Call):
+        return replace(expr, args=tuple(interpolate(a) for a in expr.args))
+    return expr
+
+
+def _split_holes(expr: ast.Literal) -> ast.Expr:
+    text = str(expr.value)
+    parts: list[str | ast.Expr] = []
+    buffer = ""
+    position = 0
+    for match in _HOLE.finditer(text):
+        buffer += text[position : match.start()]
+        position = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            buffer += token[0]
+            continue
+        name = match.group(1)
+        if name is None or not _IDENTIFIER.fullmatch(name.strip()):
+            msg = f"bad interpolation `{token}` in string"
+            hint = "write `{field}` to insert a field, `{{` and `}}` for literal braces"
+            raise CheckError(msg, expr.span, hint=hint)
+        if buffer:
+            parts.append(buffer)
+            buffer = ""
+        parts.append(ast.Name(name.strip(), expr.span))
+    buffer += text[position:]
+    if buffer:
+        parts.append(buffer)
+    return ast.Interpolation(tuple(parts), expr.span)

@@ -1,0 +1,133 @@
+"""What a stream has declared so far while its operations are checked in order."""
+
+from __future__ import annotations
+
+from vbatch.errors import CheckError, Span
+from vbatch.lang import ast
+from vbatch.lang.constants import Millis, fold
+from vbatch.lang.names import WINDOW_FIELDS, Scope, suggest
+from vbatch.lang.program import Context, WindowKind, WindowSpec
+
+
+class StreamState:
+    """A stream's context, partition keys, window and watermark, set as its operations come."""
+
+    def __init__(self, decl: ast.StreamDecl) -> None:
+        self.decl = decl
+        self.context: str | None = None
+        self.context_seen = False
+        self.partition_keys: tuple[str, ...] = ()
+        self.window: WindowSpec | None = None
+        self.window_span: Span | None = None
+        self.watermark_ms = 0
+        self.watermark_seen = False
+        self.aggregated = False
+        self.emit_context: str | None = None
+        self.emitted = False
+
+    def set_context(self, op: ast.ContextOp, contexts: dict[str, Context]) -> None:
+        if self.context_seen:
+            raise CheckError("a stream runs in one context; `.context` is given twice", op.span)
+        if op.context not in contexts:
+            msg = f"unknown context `{op.context}`"
+            hint = suggest(op.context, contexts) or f"declare it with `context {op.context}`"
+            raise CheckError(msg, op.span, hint=hint)
+        self.context_seen = True
+        self.context = op.context
+
+    def set_watermark(self, op: ast.WatermarkOp, constants: dict[str, object]) -> None:
+        if self.watermark_seen:
+            raise CheckError("`.watermark` is given twice", op.span)
+        if self.window is not None:
+            raise CheckError("`.watermark` must come before `.window`", op.span)
+        value = fold(op.out_of_order, constants)
+        if not isinstance(value, Millis):
+            raise CheckError("`out_of_order` takes a duration such as `2s`", op.out_of_order.span)
+        if value < 0:
+            raise CheckError("`out_of_order` cannot be negative", op.out_of_order.span)
+        self.watermark_seen = True
+        self.watermark_ms = int(value)
+
+    def set_partition(self, op: ast.PartitionOp, scope: Scope) -> None:
+        if self.partition_keys:
+            raise CheckError("`.partition_by` is given twice", op.span)
+        if self.window is not None:
+            raise CheckError("`.partition_by` must come before `.window`", op.span)
+        if len(set(op.keys)) != len(op.keys):
+            raise CheckError("`.partition_by` names a key twice", op.span)
+        for key in op.keys:
+            if not scope.has(key):
+                msg = f"unknown field `{key}` in {scope.describe}"
+                raise CheckError(msg, op.span, hint=suggest(key, scope.fields or ()))
+        self.partition_keys = op.keys
+
+    def set_window(self, op: ast.WindowOp, constants: dict[str, object]) -> None:
+        if self.window is not None:
+            raise CheckError("a stream has one `.window`", op.span)
+        self.window = _window_spec(op, constants)
+        self.window_span = op.span
+
+    def set_emit(self, op: ast.EmitOp, contexts: dict[str, Context]) -> None:
+        if op.context is not None and op.context not in contexts:
+            msg = f"`.emit` to unknown context `{op.context}`"
+            hint = suggest(op.context, contexts) or f"declare it with `context {op.context}`"
+            raise CheckError(msg, op.context_span, hint=hint)
+        self.emit_context = op.context
+        self.emitted = True
+
+    def require_no_emit_before(self, op: ast.Operation) -> None:
+        if self.emitted and not isinstance(op, ast.PrintOp):
+            msg = "`.emit` must be the last operation of a stream"
+            raise CheckError(msg, op.span, hint="move this operation before `.emit(...)`")
+
+    def scope_after(self, op: ast.Operation, scope: Scope, checker: object) -> Scope:
+        describe = f"stream `{self.decl.name}`"
+        if isinstance(op, ast.AggregateOp):
+            names = [i.name for i in op.items]
+            names += [k for k in self.partition_keys if k not in names]
+            return Scope((*names, *WINDOW_FIELDS), describe)
+        if isinstance(op, ast.SelectOp | ast.EmitOp) and op.items:
+            carried = WINDOW_FIELDS if self.aggregated else ()
+            return Scope((*(i.name for i in op.items), *carried), describe)
+        return scope
+
+
+def _window_spec(op: ast.WindowOp, constants: dict[str, object]) -> WindowSpec:
+    size = _positive(op.size, constants, "window size")
+    if op.syntax is ast.WindowSyntax.SESSION:
+        if not isinstance(size, Millis):
+            raise CheckError("a session gap is a duration such as `5s`", op.size.span)
+        return WindowSpec(WindowKind.SESSION, int(size), int(size), op.span)
+    kind = WindowKind.TIME if isinstance(size, Millis) else WindowKind.COUNT
+    if op.slide is None:
+        return WindowSpec(kind, int(size), int(size), op.span)
+    slide = _positive(op.slide, constants, "slide")
+    if isinstance(slide, Millis) != (kind is WindowKind.TIME):
+        msg = "the slide must be of the same kind as the size (both durations or both counts)"
+        raise CheckError(msg, op.slide.span)
+    if slide > size:
+        msg = f"the slide ({_show(slide)}) is larger than the window ({_show(size)})"
+        raise CheckError(msg, op.slide.span, hint="use a slide no larger than the window")
+    return WindowSpec(kind, int(size), int(slide), op.span)
+
+
+def _positive(expr: ast.Expr, constants: dict[str, object], what: str) -> int:
+    value = fold(expr, constants)
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"the {what} must be a duration such as `30s` or a whole number of events"
+        raise CheckError(msg, expr.span)
+    if value <= 0:
+        raise CheckError(f"the {what} must be positive, not {_show(value)}", expr.span)
+    return value
+
+
+def _show(value: int) -> str:
+    return format_duration(int(value)) if isinstance(value, Millis) else str(value)
+
+
+def format_duration(millis: int) -> str:
+    """The shortest VPL spelling of a duration: 60000 → `1m`."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if millis and millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
