@@ -20,7 +20,6 @@ from vbatch.lang.program import (
 from vbatch.lang.stream_state import StreamState
 
 
-
 def check(module: ast.Module, source_name: str = "<input>", text: str = "") -> Program:
     """Validate a parsed module and resolve it into a Program.
 
