@@ -1,6 +1,6 @@
 """Run one replay in this process and print its figures as JSON (used by the benchmarks).
 
-    python -m benchmarks.replay PROGRAM EVENTS [--batch-size N] [--no-contexts]
+python -m benchmarks.replay PROGRAM EVENTS [--batch-size N] [--no-contexts]
 """
 
 from __future__ import annotations

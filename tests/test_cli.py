@@ -58,7 +58,9 @@ def test_simulate_runtime_field_error_points_into_the_program(tmp_path) -> None:
     assert result.stderr.splitlines()[0] == f"{program}:2:12: unknown field `valu`"
 
 
-@pytest.mark.parametrize("command", [["check"], ["parse"], ["simulate", "-e", "x.evt", "-p"], ["run", "--file"]])
+@pytest.mark.parametrize(
+    "command", [["check"], ["parse"], ["simulate", "-e", "x.evt", "-p"], ["run", "--file"]]
+)
 def test_a_missing_program_file_exits_2(command: list[str]) -> None:
     result = run_vbatch(*command, "no/such.vpl")
     assert (result.returncode, result.stderr.strip()) == (2, "no/such.vpl: no such file")

@@ -26,9 +26,21 @@ def test_json_lines_interleave_streams_in_output_order(tmp_path: Path) -> None:
 
 
 def test_parquet_and_csv_folders_hold_one_file_per_stream(tmp_path: Path) -> None:
-    args = ["-p", "examples/parallel_windows.vpl", "-e", "examples/parallel_windows.evt", "--immediate", "-q"]
+    args = [
+        "-p",
+        "examples/parallel_windows.vpl",
+        "-e",
+        "examples/parallel_windows.evt",
+        "--immediate",
+        "-q",
+    ]
     assert run_vbatch("simulate", *args, "--output", str(tmp_path / "pq")).returncode == 0
-    assert run_vbatch("simulate", *args, "--output", str(tmp_path / "csv"), "--format", "csv").returncode == 0
+    assert (
+        run_vbatch(
+            "simulate", *args, "--output", str(tmp_path / "csv"), "--format", "csv"
+        ).returncode
+        == 0
+    )
     table = pq.read_table(tmp_path / "pq" / "ZoneAStats.parquet")
     assert table.column_names == [
         "_ts", "sensor_id", "avg_value", "max_value", "stddev_value", "reading_count",
@@ -41,7 +53,9 @@ def test_parquet_and_csv_folders_hold_one_file_per_stream(tmp_path: Path) -> Non
 
 def test_a_bad_record_stops_the_run_and_writes_nothing(tmp_path: Path) -> None:
     events = tmp_path / "bad.evt"
-    events.write_text('@0 SensorReading { sensor_id: "S1", value: 72.5 }\n@1 SensorReading { value: }\n')
+    events.write_text(
+        '@0 SensorReading { sensor_id: "S1", value: 72.5 }\n@1 SensorReading { value: }\n'
+    )
     out = tmp_path / "out.jsonl"
     result = run_vbatch("simulate", "-p", "examples/first_context.vpl", "-e", str(events),
                         "--immediate", "-q", "--output", str(out))  # fmt: skip
@@ -52,7 +66,9 @@ def test_a_bad_record_stops_the_run_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_skipped_records_go_to_the_dead_letter_file(tmp_path: Path) -> None:
     events = tmp_path / "bad.evt"
-    events.write_text('@0 SensorReading { sensor_id: "S1", value: 72.5 }\n@1 SensorReading { value: }\n')
+    events.write_text(
+        '@0 SensorReading { sensor_id: "S1", value: 72.5 }\n@1 SensorReading { value: }\n'
+    )
     dead = tmp_path / "dead.jsonl"
     result = run_vbatch("simulate", "-p", "examples/first_context.vpl", "-e", str(events),
                         "--immediate", "--on-error", "skip", "--dead-letter", str(dead))  # fmt: skip

@@ -34,6 +34,7 @@ def __getattr__(name: str) -> object:
         return getattr(api, name)
     raise AttributeError(f"module 'vbatch' has no attribute {name!r}")
 
+
 __version__ = "0.1.0"
 
 

@@ -204,8 +204,6 @@ def output_format_for(path: Path) -> OutputFormat:
     return OutputFormat.PARQUET if not path.suffix else OutputFormat.JSONL
 
 
-
-
 @app.command()
 def simulate(
     program: Annotated[

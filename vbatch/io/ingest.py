@@ -264,4 +264,3 @@ def http_source(ingest: Ingest, host: str, port: int) -> _HttpServer:
     server.ingest = ingest
     threading.Thread(target=server.serve_forever, name="vbatch-http", daemon=True).start()
     return server
-

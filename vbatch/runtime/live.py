@@ -127,8 +127,10 @@ def _joined(pending: list[Lines]) -> list[Lines]:
     joined: list[Lines] = []
     for lines in pending:
         last = joined[-1] if joined else None
-        if last is not None and last.origin == lines.origin and (
-            last.first_line + last.data.count(b"\n") == lines.first_line
+        if (
+            last is not None
+            and last.origin == lines.origin
+            and (last.first_line + last.data.count(b"\n") == lines.first_line)
         ):
             joined[-1] = Lines(last.origin, last.first_line, last.data + lines.data, last.arrived)
         else:
