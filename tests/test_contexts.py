@@ -122,22 +122,19 @@ def slow_run(tmp_path: Path, program: str, seconds: int = 30) -> subprocess.Pope
 def workers_of(process: subprocess.Popen[str], count: int) -> list[psutil.Process]:
     """The context workers of a vbatch run (waits until `count` of them run).
 
-    Workers are forked by a fork server, itself a child of the run; the resource tracker
-    is a child too. Workers are the descendants that are neither.
+    Workers are forked by a fork server, itself a direct child of the run (as is the
+    resource tracker): the workers are the fork server's children.
     """
     parent = psutil.Process(process.pid)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = []
-        for child in parent.children(recursive=True):
+        for server in parent.children():
             try:
-                command = " ".join(child.cmdline())
-                if "resource_tracker" in command or child.children():
-                    continue
+                if "forkserver" in " ".join(server.cmdline()):
+                    found += server.children()
             except psutil.NoSuchProcess:
                 continue
-            if "forkserver" in command or "spawn_main" in command:
-                found.append(child)
         if len(found) >= count:
             return found
         time.sleep(0.1)
