@@ -14,15 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vbatch.errors import EngineError
-from vbatch.io.writers import (
-    CsvWriter,
-    JsonlWriter,
-    OutputFormat,
-    ParquetWriter,
-    json_rows,
-    json_values,
-    open_writer,
-)
+from vbatch.io.json_text import json_rows, json_values
+from vbatch.io.writers import CsvWriter, JsonlWriter, OutputFormat, ParquetWriter, open_writer
 
 AWKWARD = ['say "hi"', "back\\slash", "tab\there", "new\nline", "bell\x07", "é😀", "\u2028", ""]
 

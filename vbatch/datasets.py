@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vbatch.errors import ConfigError
-from vbatch.io.writers import AtomicFile, joined_text, json_values
+from vbatch.io.json_text import json_values
+from vbatch.io.writers import AtomicFile, joined_text
 
 BLOCK_EVENTS = 1 << 20  # rows per generated block and per Parquet row group
 EVT_LINES = 1 << 17  # .evt lines built at a time

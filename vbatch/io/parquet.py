@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vbatch.errors import InputError
+from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk, ReadOptions, ReadStats
 from vbatch.io.table import (
     TYPE_COLUMN,
@@ -24,7 +25,6 @@ from vbatch.io.table import (
     invalid_rows,
     require_columns,
 )
-from vbatch.io.writers import json_rows
 
 T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")

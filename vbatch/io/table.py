@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import InputError
+from vbatch.io.json_text import json_rows
 from vbatch.io.source import (
     SEQ,
     TS,
@@ -25,7 +26,6 @@ from vbatch.io.source import (
     ReadOptions,
     ReadStats,
 )
-from vbatch.io.writers import json_rows
 
 TYPE_COLUMN = "event_type"
 TIME_COLUMNS = (TS, "timestamp")

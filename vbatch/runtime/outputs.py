@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk
-from vbatch.io.writers import JsonlWriter, OutputWriter, json_rows
+from vbatch.io.writers import JsonlWriter, OutputWriter
 from vbatch.kernels.expr import plain
 from vbatch.plan.logical import LogicalPlan
 from vbatch.runtime.order import merge_order, row_keys
