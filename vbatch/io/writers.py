@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import EngineError
-from vbatch.io.json_text import object_text, output_columns
+from vbatch.io.json_text import json_values, object_text, output_columns
 
 PARQUET_ROW_GROUP_ROWS = 131_072
 
