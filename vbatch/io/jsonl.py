@@ -15,20 +15,10 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from vbatch.errors import InputError
+from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
+from vbatch.io.columns import TIME_COLUMNS, TYPE_COLUMN, EventColumns, event_columns, input_files
 from vbatch.io.source import MAX_LINE_BYTES, InputChunk, ReadOptions, ReadStats
-from vbatch.io.table import (
-    TIME_COLUMNS,
-    TYPE_COLUMN,
-    BadRecord,
-    DeadLetters,
-    EventColumns,
-    EventSplitter,
-    drop_rows,
-    event_columns,
-    frame,
-    input_files,
-    invalid_rows,
-)
+from vbatch.io.table import EventSplitter, frame
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 READ_BYTES = 1 << 22

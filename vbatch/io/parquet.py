@@ -12,19 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vbatch.errors import InputError
+from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
+from vbatch.io.columns import TYPE_COLUMN, event_columns, input_files, require_columns
 from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk, ReadOptions, ReadStats
-from vbatch.io.table import (
-    TYPE_COLUMN,
-    BadRecord,
-    DeadLetters,
-    EventSplitter,
-    drop_rows,
-    event_columns,
-    input_files,
-    invalid_rows,
-    require_columns,
-)
+from vbatch.io.table import EventSplitter
 
 T = TypeVar("T")
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")

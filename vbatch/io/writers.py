@@ -18,6 +18,7 @@ from vbatch.io.json_text import json_values, object_text, output_columns
 
 PARQUET_ROW_GROUP_ROWS = 131_072
 
+
 def _output_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     columns = output_columns(batch)
     return pa.RecordBatch.from_arrays([c for _, c in columns], names=[n for n, _ in columns])

@@ -1,0 +1,108 @@
+"""Bad records of tabular inputs: reported (stopping the run) or set aside as dead letters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TextIO
+
+import numpy as np
+import pyarrow as pa
+
+from vbatch.errors import InputError
+from vbatch.io.columns import TIME_HINT, TYPE_HINT, EventColumns
+from vbatch.io.source import (
+    ErrorPolicy,
+    ReadOptions,
+    ReadStats,
+)
+
+# --- Bad records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A malformed record: where it is, why it is bad, and its text."""
+
+    path: str
+    line: int
+    reason: str
+    record: str
+    column: int | None = None
+    hint: str | None = None
+
+    def error(self) -> InputError:
+        """The error that stops the run under `--on-error fail`."""
+        return InputError(
+            self.reason, path=self.path, line=self.line, column=self.column, hint=self.hint
+        )
+
+    def dead_letter(self) -> str:
+        """The JSON line written to the dead-letter file under `--on-error skip`."""
+        fields = {
+            "file": self.path,
+            "line": self.line,
+            "column": self.column,
+            "reason": self.reason,
+            "record": self.record,
+        }
+        return json.dumps(fields, ensure_ascii=False)
+
+
+class DeadLetters:
+    """Applies the error policy: a bad record stops the run, or is counted and set aside."""
+
+    def __init__(self, options: ReadOptions, stats: ReadStats) -> None:
+        self._options, self._stats = options, stats
+        self._out: TextIO | None = None
+
+    def report(self, record: BadRecord) -> None:
+        """Raise the record's error, or count it and write it to the dead-letter file."""
+        if self._options.on_error is ErrorPolicy.FAIL:
+            raise record.error()
+        self._stats.bad_records += 1
+        if self._options.dead_letter is None:
+            return
+        if self._out is None:
+            self._out = open(self._options.dead_letter, "w", encoding="utf-8")  # noqa: SIM115
+        self._out.write(record.dead_letter() + "\n")
+
+    def __enter__(self) -> DeadLetters:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
+def invalid_rows(batch: pa.RecordBatch, columns: EventColumns) -> list[tuple[int, str, str | None]]:
+    """Rows without an event type or time, with the reason and a hint (rare: a Python loop)."""
+    checks = [(columns.time_column, "event time", TIME_HINT)]
+    if columns.type_column is not None:
+        checks.insert(0, (columns.type_column, "event type", TYPE_HINT))
+    problems: dict[int, tuple[str, str | None]] = {}
+    names = batch.schema.names
+    for name, what, hint in checks:
+        if name not in names:
+            rows, missing_hint = np.arange(batch.num_rows), hint
+        elif batch.column(name).null_count:
+            rows, missing_hint = np.flatnonzero(batch.column(name).is_null()), None
+        else:
+            continue
+        for row in rows.tolist():
+            problems.setdefault(row, (f"missing {what} '{name}'", missing_hint))
+    return sorted((row, reason, hint) for row, (reason, hint) in problems.items())
+
+
+def drop_rows(batch: pa.RecordBatch, rows: Sequence[int]) -> pa.RecordBatch:
+    """`batch` without `rows`."""
+    keep = np.ones(batch.num_rows, bool)
+    keep[list(rows)] = False
+    return batch.filter(pa.array(keep))
