@@ -1,9 +1,8 @@
-"""The coordinator: starts a worker per context, routes input to it, gathers its results.
+"""The coordinator: starts a worker per context, routes input to it, stops it.
 
 The main thread reads the input, runs the coordinator's feeder streams, and sends each
-worker the batches its streams read, then an end-of-epoch marker per input chunk. One
-thread per worker drains its result queue; an assembler hands every epoch's results,
-complete and in order, to the caller (after running the coordinator's collector streams).
+worker the batches its streams read, then an end-of-epoch marker per input chunk; the
+results come back through an Assembler (assembly.py) on threads of their own.
 """
 
 from __future__ import annotations
@@ -14,27 +13,19 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from vbatch.errors import ConfigError, EngineError, VbatchError
+from vbatch.errors import ConfigError, EngineError
 from vbatch.io.source import InputChunk, Sweep
 from vbatch.lang.program import Program
 from vbatch.metrics import COORDINATOR_LABEL, LinkFigures
 from vbatch.plan.physical import PhysicalPlan, WorkerPlan
 from vbatch.runtime import worker as worker_module
+from vbatch.runtime.assembly import Assembler, Epoch, RunState, WorkerDeath, death_of
 from vbatch.runtime.engine import Engine
 from vbatch.runtime.pipeline import EmitKind, Emitted, StreamCounters, TraceOptions
-from vbatch.runtime.protocol import (
-    Control,
-    Failure,
-    Finished,
-    Sources,
-    advance_payload,
-    decode,
-    owned,
-)
+from vbatch.runtime.protocol import Control, Sources, advance_payload
 from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
 
 Deliver = Callable[[InputChunk | None, list[Emitted]], None]
@@ -69,34 +60,6 @@ def check_cores(program: Program) -> None:
             raise ConfigError(msg, hint=hint)
 
 
-class _Death(EngineError):
-    """A worker process ended without reporting an error."""
-
-
-@dataclass
-class _Epoch:
-    """What one input chunk caused, gathered from every process (chunk None: the flush)."""
-
-    chunk: InputChunk | None
-    emitted: list[Emitted]
-    end_seq: int = 0
-    sweep: Sweep | None = None
-
-
-@dataclass
-class _State:
-    """Shared between the main thread and the drain threads."""
-
-    failure: VbatchError | None = None
-    finished: dict[str, dict[str, StreamCounters]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail(self, err: VbatchError) -> None:
-        with self.lock:
-            if self.failure is None:
-                self.failure = err
-
-
 class ContextRunner:
     """Runs a physical plan with one worker process per context."""
 
@@ -118,7 +81,7 @@ class ContextRunner:
         self.capacity = capacity
         self.feeders = Engine(self.plan, physical.feeders, trace)
         self.collectors = Engine(self.plan, physical.collectors, trace)
-        self.state = _State()
+        self.state = RunState()
         self.context = worker_context()
         self.channels: list[Channel] = []
         self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
@@ -132,9 +95,12 @@ class ContextRunner:
     def run(self, chunks: Iterable[InputChunk | Sweep], deliver: Deliver) -> None:
         """Dispatch every chunk to the workers; results reach `deliver` in chunk order."""
         self._start()
-        epochs: queue.Queue[_Epoch | None] = queue.Queue(maxsize=64)
+        epochs: queue.Queue[Epoch | None] = queue.Queue(maxsize=64)
+        results = Assembler(
+            self._order, self.results, self.processes, self.sources, self.state, self.collectors
+        )
         assembler = threading.Thread(
-            target=self._assemble, args=(epochs, deliver), name="vbatch-assemble", daemon=True
+            target=results.run, args=(epochs, deliver), name="vbatch-assemble", daemon=True
         )
         assembler.start()
         try:
@@ -220,31 +186,31 @@ class ContextRunner:
             return False
         return all(p.is_alive() for p in self.processes.values())
 
-    def _dispatch(self, number: int, chunk: InputChunk, epochs: queue.Queue[_Epoch | None]) -> None:
+    def _dispatch(self, number: int, chunk: InputChunk, epochs: queue.Queue[Epoch | None]) -> None:
         inputs = [(b.event_type, b.batch) for b in chunk.batches]
         emitted = self.feeders.step(inputs)
         fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
         for worker in self.physical.workers:
             self._send(worker, inputs + fed)
             self._send_marker(worker.context, Control.END_EPOCH, str(number).encode())
-        self._enqueue(epochs, _Epoch(chunk, emitted))
+        self._enqueue(epochs, Epoch(chunk, emitted))
 
-    def _sweep(self, sweep: Sweep, epochs: queue.Queue[_Epoch | None]) -> None:
+    def _sweep(self, sweep: Sweep, epochs: queue.Queue[Epoch | None]) -> None:
         emitted = self.feeders.advance(sweep.event_time, sweep.next_seq)
         fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
         payload = advance_payload(sweep.event_time, sweep.next_seq)
         for worker in self.physical.workers:
             self._send(worker, fed)
             self._send_marker(worker.context, Control.ADVANCE, payload)
-        self._enqueue(epochs, _Epoch(sweep.as_chunk(), emitted, sweep=sweep))
+        self._enqueue(epochs, Epoch(sweep.as_chunk(), emitted, sweep=sweep))
 
-    def _finish(self, events: int, epochs: queue.Queue[_Epoch | None]) -> None:
+    def _finish(self, events: int, epochs: queue.Queue[Epoch | None]) -> None:
         emitted = self.feeders.finish(events)
         fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
         for worker in self.physical.workers:
             self._send(worker, fed)
             self._send_marker(worker.context, Control.FINISH, str(events).encode())
-        self._enqueue(epochs, _Epoch(None, emitted, events))
+        self._enqueue(epochs, Epoch(None, emitted, events))
         self._enqueue(epochs, None)
 
     def _send(self, worker: WorkerPlan, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
@@ -270,7 +236,7 @@ class ContextRunner:
             self._raise_failure()
             raise self._death(context) from None
 
-    def _enqueue(self, epochs: queue.Queue[_Epoch | None], epoch: _Epoch | None) -> None:
+    def _enqueue(self, epochs: queue.Queue[Epoch | None], epoch: Epoch | None) -> None:
         while True:
             self._raise_failure()
             try:
@@ -281,118 +247,13 @@ class ContextRunner:
 
     # ---- assembler: results, in epoch order --------------------------------------
 
-    def _assemble(self, epochs: queue.Queue[_Epoch | None], deliver: Deliver) -> None:
-        try:
-            self._assemble_all(epochs, deliver)
-        except VbatchError as err:
-            self.state.fail(err)
-        except Exception as err:  # noqa: BLE001 - any crash must stop the run, not hang it
-            self.state.fail(EngineError(f"result assembly failed: {type(err).__name__}: {err}"))
-
-    def _assemble_all(self, epochs: queue.Queue[_Epoch | None], deliver: Deliver) -> None:
-        inboxes = {c: self._start_drain(c) for c in self._order}
-        while True:
-            epoch = self._next(epochs)
-            if epoch is None:
-                return
-            for context in self._order:
-                epoch.emitted += self._take_epoch(inboxes[context])
-            self._collect(epoch)
-            deliver(epoch.chunk, epoch.emitted)
-
-    def _next(self, epochs: queue.Queue[_Epoch | None]) -> _Epoch | None:
-        while True:
-            if self.state.failure is not None:
-                raise self.state.failure
-            try:
-                return epochs.get(timeout=_POLL)
-            except queue.Empty:
-                continue
-
-    def _take_epoch(self, inbox: queue.Queue[Emitted | None]) -> list[Emitted]:
-        """A worker's results up to its next end-of-epoch marker (None in the inbox)."""
-        emitted: list[Emitted] = []
-        while True:
-            try:
-                item = inbox.get(timeout=_POLL)
-            except queue.Empty:
-                if self.state.failure is not None:
-                    raise self.state.failure from None
-                continue
-            if item is None:
-                return emitted
-            emitted.append(item)
-
-    def _start_drain(self, context: str) -> queue.Queue[Emitted | None]:
-        """A thread that keeps a worker's result queue empty, so no worker ever waits on us."""
-        inbox: queue.Queue[Emitted | None] = queue.Queue()
-        thread = threading.Thread(
-            target=self._drain, args=(context, inbox), name=f"vbatch-drain-{context}", daemon=True
-        )
-        thread.start()
-        return inbox
-
-    def _drain(self, context: str, inbox: queue.Queue[Emitted | None]) -> None:
-        try:
-            self._drain_all(context, inbox)
-        except VbatchError as err:
-            self.state.fail(err)
-        except Exception as err:  # noqa: BLE001 - any crash must stop the run, not hang it
-            msg = f"reading the results of `{context}` failed: {type(err).__name__}: {err}"
-            self.state.fail(EngineError(msg))
-
-    def _drain_all(self, context: str, inbox: queue.Queue[Emitted | None]) -> None:
-        reader = self.results[context].reader()
-        process = self.processes[context]
-        while self.state.failure is None:
-            try:
-                item = reader.get(timeout=_POLL, alive=process.is_alive)
-            except EngineError:
-                raise self._death(context) from None
-            if item is None:
-                if not process.is_alive():
-                    raise self._death(context)
-                continue
-            if item.batch is not None:
-                stream, kind = self.sources.from_result_tag(item.tag)
-                inbox.put(Emitted(stream, kind, owned(item.batch)))
-                continue
-            marker = Control(item.tag)
-            if marker is Control.FAILED:
-                failure = decode(item.payload or b"")
-                assert isinstance(failure, Failure)
-                raise failure.error()
-            inbox.put(None)
-            finished = decode(item.payload or b"")
-            assert isinstance(finished, Finished)
-            self.state.finished[context] = finished.counters
-            if marker is Control.FINISH:
-                return
-
-    def _collect(self, epoch: _Epoch) -> None:
-        if not self.physical.collectors:
-            return
-        inputs = [(i.stream, i.batch) for i in epoch.emitted if i.kind is EmitKind.OUTPUT]
-        if epoch.chunk is None:
-            epoch.emitted += self.collectors.finish(epoch.end_seq, inputs)
-        elif epoch.sweep is not None:
-            sweep = epoch.sweep
-            epoch.emitted += self.collectors.advance(sweep.event_time, sweep.next_seq, inputs)
-        else:
-            epoch.emitted += self.collectors.step(inputs)
-
     # ---- failure and shutdown ---------------------------------------------------
 
     def _death(self, context: str) -> EngineError:
-        self.processes[context].join(_STOP_GRACE)
-        code = self.processes[context].exitcode
-        cause = (
-            f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        )
-        return EngineError(f"context `{context}` died ({cause})")
+        return death_of(context, self.processes[context])
 
     def _raise_reported(self) -> None:
-        if self.state.failure is not None and not isinstance(self.state.failure, _Death):
+        if self.state.failure is not None and not isinstance(self.state.failure, WorkerDeath):
             raise self.state.failure
 
     def _raise_failure(self) -> None:
