@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from functools import cache
 from importlib import resources
@@ -10,54 +9,15 @@ from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
-    UnexpectedToken,
     VisitError,
 )
 
 from vbatch.errors import Span, VplSyntaxError
 from vbatch.lang import ast
+from vbatch.lang.syntax_errors import syntax_error
 
-OPERATIONS = (
-    "context",
-    "where",
-    "select",
-    "emit",
-    "print",
-    "partition_by",
-    "window",
-    "aggregate",
-    "having",
-    "watermark",
-)
-STATEMENTS = ("stream", "context", "event", "let", "const", "var")
 DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-_TERMINAL_WORDS = {
-    "NAME": "a name",
-    "NUMBER": "a number",
-    "DURATION": "a duration",
-    "STRING": "a string",
-    "LPAR": "`(`",
-    "RPAR": "`)`",
-    "LSQB": "`[`",
-    "RSQB": "`]`",
-    "LBRACE": "`{`",
-    "RBRACE": "`}`",
-    "COMMA": "`,`",
-    "COLON": "`:`",
-    "SEMICOLON": "`;`",
-    "DOT": "`.`",
-    "EQUAL": "`=`",
-    "MINUS": "`-`",
-    "PLUS": "`+`",
-    "COMPARE": "a comparison",
-    "ADD_OP": "`+` or `-`",
-    "MUL_OP": "`*`, `/` or `%`",
-    "$END": "end of input",
-}
 
 
 def grammar_text() -> str:
@@ -88,7 +48,7 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
         tree = _lark().parse(text)
         return _ToAst().transform(tree)
     except UnexpectedInput as err:
-        raise _syntax_error(err, text).with_source(source_name, text) from None
+        raise syntax_error(err, text).with_source(source_name, text) from None
     except VisitError as err:
         if isinstance(err.orig_exc, VplSyntaxError):
             raise err.orig_exc.with_source(source_name, text) from None
@@ -104,7 +64,7 @@ def _span(meta) -> Span:  # noqa: ANN001 - lark's Meta
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def _token_span(token: Token) -> Span:
+def token_span(token: Token) -> Span:
     return Span(token.line, token.column, token.end_line, token.end_column)
 
 
@@ -191,8 +151,8 @@ class _ToAst(Transformer):
             str(source),
             tuple(operations),
             _span(meta),
-            source_span=_token_span(source),
-            name_span=_token_span(name),
+            source_span=token_span(source),
+            name_span=token_span(name),
         )
 
     # operations
@@ -218,7 +178,7 @@ class _ToAst(Transformer):
         return ast.EmitOp(fields, context, _span(meta), context_span)
 
     def emit_target(self, meta, name):  # noqa: ANN001
-        return (str(name), _token_span(name))
+        return (str(name), token_span(name))
 
     def print_op(self, meta, *args):  # noqa: ANN001, ANN002
         return ast.PrintOp(tuple(a for a in args if a is not None), _span(meta))
@@ -236,7 +196,7 @@ class _ToAst(Transformer):
         return ast.Item(str(name), value, _span(meta))
 
     def field_item(self, meta, name):  # noqa: ANN001
-        return ast.Item(str(name), ast.Name(str(name), _token_span(name)), _span(meta), True)
+        return ast.Item(str(name), ast.Name(str(name), token_span(name)), _span(meta), True)
 
     def bare_item(self, meta, value):  # noqa: ANN001
         return ast.Item(_derived_name(value), value, _span(meta), True)
@@ -293,7 +253,7 @@ class _ToAst(Transformer):
         millis = duration_millis(str(token))
         if millis != int(millis):
             msg = f"duration `{token}` is not a whole number of milliseconds"
-            raise VplSyntaxError(msg, _token_span(token))
+            raise VplSyntaxError(msg, token_span(token))
         return ast.Duration(int(millis), str(token), _span(meta))
 
     def number(self, meta, token):  # noqa: ANN001
@@ -331,107 +291,3 @@ def _derived_name(value: ast.Expr) -> str:
         inner = [_derived_name(a) for a in value.args]
         return "_".join([value.func, *inner])
     return "value"
-
-
-# ---- lark errors → VplSyntaxError ---------------------------------------------
-
-
-def _syntax_error(err: UnexpectedInput, text: str) -> VplSyntaxError:
-    if isinstance(err, UnexpectedCharacters):
-        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        span = Span.point(err.line, err.column)
-        if text.startswith("/*", err.pos_in_stream):
-            return VplSyntaxError("unterminated `/*` comment", span, hint="close it with `*/`")
-        if char in "\"'":
-            return VplSyntaxError("unterminated string", span, hint="close it on the same line")
-        return VplSyntaxError(f"unexpected character `{char}`", span)
-    if isinstance(err, UnexpectedToken):
-        return _unexpected_token(err, text)
-    if isinstance(err, UnexpectedEOF):
-        line, column = _end_position(text)
-        return VplSyntaxError("unexpected end of input", Span.point(line, column))
-    return VplSyntaxError(str(err), Span.point(err.line, err.column))
-
-
-def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
-    token = err.token
-    expected = _accepted(err)
-    if token.type == "$END":
-        line, column = _end_position(text)
-        msg = f"unexpected end of input; expected {_describe(expected)}"
-        return VplSyntaxError(msg, Span.point(line, column))
-    span = _token_span(token)
-    word = str(token)
-    start = token.start_pos or 0
-    if text[max(start - 1, 0) : start + 1] == "/*":
-        where = Span.point(token.line, max(token.column - 1, 1), 2)
-        return VplSyntaxError("unterminated `/*` comment", where, hint="close it with `*/`")
-    if "WHERE" in expected and token.type == "NAME":
-        return VplSyntaxError(f"unknown operation `.{word}`", span, hint=_suggest(word, OPERATIONS))
-    if word in OPERATIONS and "DOT" in expected:
-        return VplSyntaxError(f"missing `.` before `{word}`", span, hint=f"write `.{word}(...)`")
-    if "STREAM" in expected and token.type == "NAME":
-        hint = _suggest(word, STATEMENTS) or "statements start with " + ", ".join(
-            f"`{s}`" for s in STATEMENTS
-        )
-        return VplSyntaxError(f"unknown statement `{word}`", span, hint=hint)
-    msg = f"unexpected {_token_words(token)}; expected {_describe(expected)}"
-    return VplSyntaxError(msg, span, hint=_token_hint(token, expected))
-
-
-def _accepted(err: UnexpectedToken) -> set[str]:
-    """The terminals the parser could really take here (LALR lookaheads over-approximate)."""
-    try:
-        accepted = set(err.interactive_parser.accepts())
-    except (AttributeError, UnexpectedInput):
-        accepted = set()
-    return accepted or {str(e) for e in err.expected}
-
-
-def _token_words(token: Token) -> str:
-    if token.type in {"NAME", "NUMBER", "DURATION", "STRING"}:
-        return f"{_TERMINAL_WORDS[token.type].split(' ', 1)[1]} `{token}`"
-    return f"`{token}`"
-
-
-def _token_hint(token: Token, expected: set[str]) -> str | None:
-    if token.type == "EQUAL" and "COMPARE" in expected:
-        return "use `==` to compare"
-    if token.type == "NAME" and "COMMA" in expected and "RPAR" in expected:
-        return "separate arguments with commas"
-    if token.type == "NAME" and str(token) in {"AND", "OR", "NOT", "And", "Or"}:
-        return f"logical operators are lowercase: `{str(token).lower()}`"
-    if token.type == "NAME" and "DOT" in expected:
-        return "stream operations start with a dot, e.g. `.where(...)`"
-    return None
-
-
-_CLOSERS = ("RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "EQUAL", "LPAR", "DOT")
-
-
-def _describe(expected: set[str]) -> str:
-    """A short English list of what the parser could have taken instead."""
-    if {"NAME", "NUMBER", "STRING"} <= expected:
-        return "an expression"
-    if "STREAM" in expected and "EVENT" in expected:
-        return "a statement (`stream`, `context`, `event`, `let`, `const`, `var`)"
-    closers = [c for c in _CLOSERS if c in expected]
-    names = closers or sorted(expected)
-    words = list(dict.fromkeys(_word(n) for n in names))
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _word(terminal: str) -> str:
-    if terminal in _TERMINAL_WORDS:
-        return _TERMINAL_WORDS[terminal]
-    return f"`{terminal.lower()}`"
-
-
-def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
-
-
-def _end_position(text: str) -> tuple[int, int]:
-    lines = text.splitlines() or [""]
-    return len(lines), len(lines[-1]) + 1
