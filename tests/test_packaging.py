@@ -1,0 +1,45 @@
+"""Packaging: every vbatch package ships, the grammar with it; imports run one way."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "vbatch"
+
+
+def test_every_package_is_listed_in_pyproject() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in PACKAGE.rglob("__init__.py")
+        if "__pycache__" not in path.parts
+    }
+    assert found | {"vbatch.grammar"} == listed
+
+
+def imports_of(path: Path) -> set[str]:
+    """Modules a source file imports (absolute, vbatch ones)."""
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("vbatch")}
+
+
+def test_the_language_front_end_never_imports_arrow_or_the_engine() -> None:
+    for path in (PACKAGE / "lang").glob("*.py"):
+        source = path.read_text()
+        assert "import pyarrow" not in source, path
+        assert not {m for m in imports_of(path) if m.startswith(("vbatch.runtime", "vbatch.kernels"))}, path
+
+
+def test_kernels_never_import_the_runtime() -> None:
+    for path in (PACKAGE / "kernels").glob("*.py"):
+        assert not {m for m in imports_of(path) if m.startswith("vbatch.runtime")}, path
