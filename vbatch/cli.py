@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -32,6 +32,10 @@ T = TypeVar("T")
 ProgramFile = Annotated[
     Path, typer.Argument(help="The VPL program (.vpl) to read.", show_default=False)
 ]
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
 
 
 def read_program_text(path: Path) -> str:
@@ -156,7 +160,7 @@ def datasets_generate(
     def body() -> None:
         from vbatch.datasets import generate
 
-        params = dict(_parameter(p) for p in param or [])
+        params: dict[str, Any] = dict(_parameter(p) for p in param or [])
         path = generate(kind, events, out, seed=seed, **params)
         typer.echo(f"wrote {events:,} {kind} events to {path}")
 
@@ -321,7 +325,7 @@ def simulate(
             contexts=contexts,
             capacity=channel_capacity,
         )
-        summary = run_simulate(options, sys.stdout.write)
+        summary = run_simulate(options, _write_stdout)
         if stats:
             rate = summary.events / summary.seconds if summary.seconds else 0.0
             typer.echo(f"Duration:         {summary.seconds * 1000:.1f} ms")

@@ -151,9 +151,9 @@ class ConsoleRenderer:
     def _lines(self, chunk: InputChunk | None, emitted: list[Emitted]) -> list[str]:
         parts: list[tuple[Callable[[int], tuple[str | None, str]], Keys]] = []
         if chunk is not None and self.verbose and self.per_event:
-            for item in chunk.batches:
+            for event in chunk.batches:
                 parts.append(
-                    (self._event_lines(item), event_keys(item.batch.column("_seq").to_numpy()))
+                    (self._event_lines(event), event_keys(event.batch.column("_seq").to_numpy()))
                 )
         for item in emitted:
             if item.kind is EmitKind.FILTERED and not self.verbose:

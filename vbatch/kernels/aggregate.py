@@ -181,7 +181,7 @@ class ExtremeAccumulator(Accumulator):
         self.seen = np.zeros(0, np.int64)
         self.ufunc = np.minimum if self.is_min else np.maximum
 
-    def _identity(self, dtype: np.dtype) -> object:
+    def _identity(self, dtype: np.dtype) -> float | int:
         if dtype.kind == "f":
             return np.inf if self.is_min else -np.inf
         return INT64_MAX if self.is_min else INT64_MIN

@@ -32,8 +32,7 @@ class Tick:
 
         `strict` asks for watermark > threshold instead of >=.
         """
-        side = "right" if strict else "left"
-        index = np.searchsorted(self.after, thresholds, side=side)
+        index = np.searchsorted(self.after, thresholds, side="right" if strict else "left")
         return self.seq[np.minimum(index, len(self.seq) - 1)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import singledispatch
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +15,7 @@ from vbatch.errors import CheckError, Span
 from vbatch.lang import ast
 from vbatch.lang.printer import print_expr
 
-Value = pa.Array | pa.ChunkedArray | pa.Scalar
+Value: TypeAlias = Any  # a pa.Array, pa.ChunkedArray or pa.Scalar: pyarrow is untyped
 ColumnFn = Callable[[pa.RecordBatch], Value]
 
 

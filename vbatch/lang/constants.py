@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from vbatch.errors import CheckError
 from vbatch.lang import ast
 
-_ARITHMETIC: dict[ast.BinaryOp, Callable[[object, object], object]] = {
+_ARITHMETIC: dict[ast.BinaryOp, Callable[[Any, Any], Any]] = {
     ast.BinaryOp.ADD: operator.add,
     ast.BinaryOp.SUB: operator.sub,
     ast.BinaryOp.MUL: operator.mul,

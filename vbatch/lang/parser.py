@@ -65,7 +65,8 @@ def _span(meta) -> Span:  # noqa: ANN001 - lark's Meta
 
 
 def token_span(token: Token) -> Span:
-    return Span(token.line, token.column, token.end_line, token.end_column)
+    """Where a token stands in the text."""
+    return Span(token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1)
 
 
 def duration_millis(text: str) -> float:
@@ -106,7 +107,7 @@ def unescape_string(token: Token) -> str:
             i += 6
             continue
         if nxt not in _ESCAPES:
-            span = Span.point(token.line, token.column + i + 1, 2)
+            span = Span.point(token.line or 1, (token.column or 1) + i + 1, 2)
             msg = f"unknown escape `\\{nxt}` in string"
             raise VplSyntaxError(msg, span, hint="use \\n, \\t, \\r, \\\\, \\\", \\' or \\uXXXX")
         out.append(_ESCAPES[nxt])

@@ -51,9 +51,10 @@ _TERMINAL_WORDS = {
 def syntax_error(err: UnexpectedInput, text: str) -> VplSyntaxError:
     """The error to report for a failed parse of `text`."""
     if isinstance(err, UnexpectedCharacters):
-        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        position = err.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
         span = Span.point(err.line, err.column)
-        if text.startswith("/*", err.pos_in_stream):
+        if text.startswith("/*", position):
             return VplSyntaxError("unterminated `/*` comment", span, hint="close it with `*/`")
         if char in "\"'":
             return VplSyntaxError("unterminated string", span, hint="close it on the same line")
@@ -151,4 +152,4 @@ def _end_position(text: str) -> tuple[int, int]:
 
 
 def _span_of(token: Token) -> Span:
-    return Span(token.line, token.column, token.end_line, token.end_column)
+    return Span(token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1)

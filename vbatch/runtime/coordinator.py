@@ -33,7 +33,7 @@ _POLL = 0.1
 _STOP_GRACE = 2.0
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.ForkServerContext:
     """How workers start: forked from a server that has already imported the engine.
 
     The fork server starts once per coordinator process (importing vbatch once), so each

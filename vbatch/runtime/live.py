@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -290,15 +290,15 @@ class LiveRun:
         links = getattr(self.runner, "links", None)
         return [] if links is None else links()
 
-    def _install_signals(self) -> dict[int, object]:
+    def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        previous = {}
+        previous: dict[int, Any] = {}
         for number in (signal.SIGINT, signal.SIGTERM):
             previous[number] = signal.signal(number, self._on_signal)
         return previous
 
-    def _restore_signals(self, previous: dict[int, object]) -> None:
+    def _restore_signals(self, previous: dict[int, Any]) -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
 
