@@ -13,19 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.engine import ROOT, dataset, replay
+from benchmarks.engine import ROOT, best, dataset
 
 PROGRAMS = (
     ("Part 4: two windowed contexts", ROOT / "examples" / "parallel_windows.vpl"),
     ("Part 3: three-stage pipeline", ROOT / "examples" / "pipeline.vpl"),
 )
-
-
-def best(program: Path, events: Path, repeat: int, *extra: str) -> tuple[float, float]:
-    """Best events/s over `repeat` runs, and the largest peak RSS (MiB)."""
-    runs = [replay(program, events, *extra) for _ in range(repeat)]
-    fastest = min(runs, key=lambda r: r["seconds"])
-    return fastest["events"] / fastest["seconds"], max(r["peak_mib"] for r in runs)
 
 
 def main() -> None:

@@ -57,6 +57,13 @@ def replay(program: Path, events: Path, *extra: str) -> dict[str, float]:
     return json.loads(result.stdout)
 
 
+def best(program: Path, events: Path, repeat: int, *extra: str) -> tuple[float, float]:
+    """Best events/s over `repeat` fresh-process replays, and the largest peak RSS (MiB)."""
+    runs = [replay(program, events, *extra) for _ in range(repeat)]
+    fastest = min(runs, key=lambda r: r["seconds"])
+    return fastest["events"] / fastest["seconds"], max(r["peak_mib"] for r in runs)
+
+
 def main() -> None:
     """Run every workload and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -67,10 +74,7 @@ def main() -> None:
     print(f"{'workload':<30} {'events/s':>12} {'goal':>8} {'peak RSS':>10}")
     for work in WORKLOADS:
         events = dataset(work.dataset, args.events, args.data)
-        runs = [replay(work.program, events, "--no-contexts") for _ in range(args.repeat)]
-        best = min(runs, key=lambda r: r["seconds"])
-        rate = best["events"] / best["seconds"]
-        peak = max(r["peak_mib"] for r in runs)
+        rate, peak = best(work.program, events, args.repeat, "--no-contexts")
         print(f"{work.name:<30} {rate / 1e6:>10.1f}M {work.goal / 1e6:>7.0f}M {peak:>8.0f}MiB")
 
 
