@@ -12,7 +12,9 @@ PACKAGE = ROOT / "vbatch"
 
 
 def test_every_package_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in PACKAGE.rglob("__init__.py")
@@ -37,7 +39,9 @@ def test_the_language_front_end_never_imports_arrow_or_the_engine() -> None:
     for path in (PACKAGE / "lang").glob("*.py"):
         source = path.read_text()
         assert "import pyarrow" not in source, path
-        assert not {m for m in imports_of(path) if m.startswith(("vbatch.runtime", "vbatch.kernels"))}, path
+        assert not {
+            m for m in imports_of(path) if m.startswith(("vbatch.runtime", "vbatch.kernels"))
+        }, path
 
 
 def test_kernels_never_import_the_runtime() -> None:
