@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vbatch.errors import InputError
 from vbatch.io.evt import EvtReader
+from vbatch.io.evt.parse import failing_rows
 from vbatch.io.source import MAX_LINE_BYTES, ErrorPolicy, InputChunk, ReadOptions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -45,7 +47,7 @@ def rows(path: Path, **options: Any) -> dict[str, list[dict[str, object]]]:
     return {name: table.to_pylist() for name, table in read(path, **options).items()}
 
 
-def one(text: str, tmp_path: Path, **options: Any) -> list[dict[str, object]]:
+def one(text: str | bytes, tmp_path: Path, **options: Any) -> list[dict[str, object]]:
     """The rows of the only event type in `text`."""
     (only,) = rows(write(tmp_path, text), **options).values()
     return only
@@ -683,6 +685,36 @@ def test_skip_without_a_dead_letter_file_still_counts(tmp_path: Path) -> None:
     )
     assert sum(chunk.count for chunk in reader) == 1
     assert reader.stats.bad_records == 1
+
+
+@given(st.lists(st.booleans(), max_size=300))
+def test_failing_rows_finds_each_row_a_row_check_would(good: list[bool]) -> None:
+    found = failing_rows(pa.array(good, pa.bool_()), lambda part: pc.all(part).as_py() is not False)
+    assert found.tolist() == [row for row, ok in enumerate(good) if not ok]
+
+
+def test_skip_sets_aside_only_the_rows_that_cannot_be_cast(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    values = ["1.0", "2.5", "3.0", "4.0", "5.5", "6.0", "7.25"]
+    text = "".join(f"@{i} A {{ v: {v} }}\n" for i, v in enumerate(values))
+    options = {"on_error": ErrorPolicy.SKIP, "dead_letter": dead}
+    got = one(text, tmp_path, schemas={"A": pa.schema([("v", pa.int64())])}, **options)
+    assert [r["v"] for r in got] == [1, 3, 4, 6]
+    letters = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [d["line"] for d in letters] == [2, 5, 7]
+
+
+def test_skip_sets_aside_each_line_with_invalid_utf8(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    good = [f'@{i} A {{ s: "x{i}" }}\n'.encode() for i in range(200)]
+    for bad in (3, 4, 150, 199):
+        good[bad] = f'@{bad} A {{ s: "'.encode() + b"\xc3(" + b'" }\n'
+    options = {"on_error": ErrorPolicy.SKIP, "dead_letter": dead}
+    assert len(one(b"".join(good), tmp_path, **options)) == 196
+    letters = [json.loads(line) for line in dead.read_text(encoding="utf-8").splitlines()]
+    assert [(d["line"], d["reason"]) for d in letters] == [
+        (line + 1, "invalid UTF-8 byte 0xc3") for line in (3, 4, 150, 199)
+    ]
 
 
 def test_skip_over_long_line_keeps_a_preview(tmp_path: Path) -> None:

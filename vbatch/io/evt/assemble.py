@@ -7,13 +7,14 @@ values of another type (an int in a float field aside) or new fields are bad rec
 from __future__ import annotations
 
 from enum import Enum
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.io.evt.lines import RESERVED
-from vbatch.io.evt.parse import Flaw, Group, LineKind, Parsed
+from vbatch.io.evt.parse import Flaw, Group, LineKind, Parsed, failing_rows
 from vbatch.io.evt.values import describe, promote
 from vbatch.io.source import SEQ, TS, EventBatch, InputChunk, ReadOptions
 
@@ -211,7 +212,8 @@ def _fit_declared(group: Group, schema: pa.Schema, parsed: Parsed) -> Group | No
             return None
         if _castable(column, target.type):
             continue
-        bad = np.array([not _castable(column.slice(i, 1), target.type) for i in range(len(column))])
+        bad = np.zeros(len(column), dtype=bool)
+        bad[failing_rows(column, partial(_castable, target=target.type))] = True
         _flag(parsed, group.rows[bad], flaw)
         keep &= ~bad
     if not keep.all():
