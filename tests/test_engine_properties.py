@@ -1,6 +1,6 @@
 """Random programs over random input: the engine equals the row-at-a-time reference.
 
-Every window kind × aggregates × with/without partition_by, random out-of-order input
+Every window kind × aggregates × no, one or several partition keys, random out-of-order input
 (some of it late), random batch sizes. Batch size must never change results.
 """
 
@@ -51,16 +51,16 @@ AGGREGATES = [
 def programs(draw: st.DrawFn) -> str:
     """A program with one windowed stream and a stream reading it."""
     window = draw(WINDOWS)
-    partition = draw(st.booleans())
+    keys = draw(st.sampled_from([[], ["k"], ["k", "s"], ["k", "n", "s"]]))
     aggregates = draw(st.lists(st.sampled_from(AGGREGATES), min_size=1, max_size=5, unique=True))
     lines = ["stream W = E"]
     if draw(st.booleans()):
         lines.append(f"    .watermark(out_of_order: {draw(st.sampled_from([0, 300, 1000]))}ms)")
     if draw(st.booleans()):
         lines.append("    .where(n > 1 or v == null)")
-    if partition:
-        lines.append("    .partition_by(k)")
-        aggregates = ["k: k", *aggregates]
+    if keys:
+        lines.append(f"    .partition_by({', '.join(keys)})")
+        aggregates = [f"{key}: {key}" for key in keys] + aggregates
     lines.append(f"    .window({window})")
     lines.append(f"    .aggregate({', '.join(aggregates)})")
     names = [a.split(":")[0] for a in aggregates]

@@ -89,48 +89,44 @@ def _factorize(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
 
 
 class KeyEncoder:
-    """Codes for the tuple of partition key columns; no keys means one partition, code 0."""
+    """Codes for the tuple of partition key columns; no keys means one partition, code 0.
+
+    Several keys are paired one at a time: the code of the first i keys and the code of key
+    i + 1 are packed into one int64 and coded again, so every level's codes stay dense and
+    any number of keys fits (up to 2**31 distinct values a level). The packed pairs are what
+    each level remembers, so the key values of a code are unpacked from them.
+    """
 
     def __init__(self, n_keys: int) -> None:
         self.n_keys = n_keys
         self._columns = [ValueCodes() for _ in range(n_keys)]
-        self._tuples = ValueCodes()
-        self._parts: list[np.ndarray] = [np.empty(0, np.int64) for _ in range(n_keys)]
+        self._pairs = [ValueCodes() for _ in range(max(n_keys - 1, 0))]
 
     @property
     def count(self) -> int:
         """How many distinct keys have been seen."""
         if self.n_keys == 0:
             return 1
-        return self._columns[0].count if self.n_keys == 1 else self._tuples.count
+        return (self._pairs[-1] if self._pairs else self._columns[0]).count
 
     def encode(self, columns: list[pa.Array], length: int) -> np.ndarray:
         """The partition code of each row."""
         if self.n_keys == 0:
             return np.zeros(length, np.int64)
         codes = [c.encode(col) for c, col in zip(self._columns, columns, strict=True)]
-        if self.n_keys == 1:
-            return codes[0]
-        combined = np.zeros(length, np.int64)
-        for code in codes:
-            combined = (combined << 32) | code
-        before = self._tuples.count
-        result = self._tuples.encode(pa.array(combined))
-        if self._tuples.count > before:
-            self._record_parts(combined, result, before)
-        return result
-
-    def _record_parts(self, combined: np.ndarray, result: np.ndarray, before: int) -> None:
-        new = np.flatnonzero(result >= before)
-        order = np.unique(result[new], return_index=True)[1]
-        fresh = combined[new[order]]
-        for i in range(self.n_keys):
-            shift = 32 * (self.n_keys - 1 - i)
-            part = (fresh >> shift) & 0xFFFFFFFF
-            self._parts[i] = np.concatenate([self._parts[i], part])
+        combined = codes[0]
+        for pairs, code in zip(self._pairs, codes[1:], strict=True):
+            combined = pairs.encode(pa.array((combined << 32) | code))
+        return combined
 
     def key_values(self, codes: np.ndarray) -> list[pa.Array]:
         """For each key column, the key values of the given partition codes."""
-        if self.n_keys == 1:
-            return [self._columns[0].values(codes)]
-        return [c.values(self._parts[i][codes]) for i, c in enumerate(self._columns)]
+        if self.n_keys == 0:
+            return []
+        parts = []
+        for pairs in reversed(self._pairs):
+            packed = pairs.values(codes).to_numpy()
+            parts.append(packed & 0xFFFFFFFF)
+            codes = packed >> 32
+        parts.append(codes)
+        return [c.values(part) for c, part in zip(self._columns, reversed(parts), strict=True)]
