@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 
+from benchmarks.peers.run import own_peak_mib
 from vbatch.api import declared_schemas, load
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ReadOptions
 from vbatch.runtime.simulate import SimulateOptions, run_simulate
 
 
 def main() -> None:
-    """Replay quietly; print events, seconds and peak RSS."""
+    """Replay quietly; print events, seconds and this process's peak RSS (VmHWM)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("program")
     parser.add_argument("events")
@@ -35,8 +35,7 @@ def main() -> None:
     started = time.perf_counter()
     summary = run_simulate(options, lambda text: None)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    figures = {"events": summary.events, "seconds": seconds, "peak_mib": peak_kib / 1024}
+    figures = {"events": summary.events, "seconds": seconds, "peak_mib": own_peak_mib()}
     json.dump(figures, sys.stdout)
 
 
