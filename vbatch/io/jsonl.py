@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,9 +42,9 @@ class LineBlock:
     data: memoryview
     ends: np.ndarray
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
-        """Where each line starts in `data`."""
+        """Where each line starts in `data` (computed once: the slow path asks per line)."""
         return np.concatenate([[0], self.ends[:-1] + 1])
 
     @property
