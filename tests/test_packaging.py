@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -47,3 +49,22 @@ def test_the_language_front_end_never_imports_arrow_or_the_engine() -> None:
 def test_kernels_never_import_the_runtime() -> None:
     for path in (PACKAGE / "kernels").glob("*.py"):
         assert not {m for m in imports_of(path) if m.startswith("vbatch.runtime")}, path
+
+
+def test_checking_a_program_never_loads_arrow_or_the_engine() -> None:
+    """`vbatch check` / `parse` start fast: the CLI loads Arrow and the engine only to run."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from vbatch.cli import app\n"
+        "for command in ('check', 'parse'):\n"
+        "    result = CliRunner().invoke(app, [command, 'examples/first_context.vpl'])\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "heavy = ('pyarrow', 'numpy', 'pandas', 'vbatch.runtime', 'vbatch.kernels')\n"
+        "print(sorted({m.split('.')[0] if m.split('.')[0] != 'vbatch' else m"
+        " for m in sys.modules if m.startswith(heavy)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from vbatch.datasets import generate
 from vbatch.errors import InputError
-from vbatch.io import jsonl
+from vbatch.io import jsonl, open_events
 from vbatch.io.jsonl import JsonlReader, LineBlock, LongLine, line_blocks
 from vbatch.io.parquet import ParquetReader
 from vbatch.io.source import MAX_LINE_BYTES, ErrorPolicy, InputChunk, ReadOptions
@@ -270,6 +270,15 @@ def test_parquet_folder_is_read_in_name_order(tmp_path):
     got = chunks(ParquetReader(folder, ReadOptions(batch_size=10)))
     assert [c.first_seq for c in got] == [0, 2]
     assert [r["_ts"] for r in as_rows(got)] == [0, 50, 100, 150, 200]
+
+
+@pytest.mark.parametrize("name", ["a.parq", "a.pq", "A.PARQUET"])
+def test_every_parquet_suffix_is_read_as_parquet_alone_or_in_a_folder(tmp_path, name):
+    (tmp_path / "in").mkdir()
+    write_parquet(tmp_path / "in" / name, EVENTS)
+    for source in (tmp_path / "in" / name, tmp_path / "in"):
+        got = chunks(open_events(source, ReadOptions()))
+        assert [r["_ts"] for r in as_rows(got)] == [0, 50, 100, 150, 200]
 
 
 def test_parquet_dictionary_columns_are_decoded(tmp_path):

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from vbatch.api import declared_schemas
 from vbatch.errors import ConfigError, InputError, VbatchError
-from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy, ReadOptions
-from vbatch.io.writers import OutputFormat
+from vbatch.io.formats import OutputFormat, output_format_for
+from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy
 from vbatch.lang import compile_text
 from vbatch.lang.ast import dump
 from vbatch.lang.parser import parse
+from vbatch.lang.program import Program
 from vbatch.plan.build import plan_program
-from vbatch.runtime.simulate import SimulateOptions, run_simulate
+
+if TYPE_CHECKING:
+    from vbatch.io.source import ReadOptions
+
+# Arrow and the engine are imported inside `simulate` and `run`, so `check` and `parse`
+# start in a fraction of the time.
 
 app = typer.Typer(
     name="vbatch",
@@ -203,11 +209,6 @@ CapacityOption = Annotated[
 ]
 
 
-def output_format_for(path: Path) -> OutputFormat:
-    """A path without a suffix is a folder of Parquet files; anything else a JSON-lines file."""
-    return OutputFormat.PARQUET if not path.suffix else OutputFormat.JSONL
-
-
 @app.command()
 def simulate(
     program: Annotated[
@@ -300,17 +301,13 @@ def simulate(
     source = ProgramSource(program)
 
     def body() -> None:
+        from vbatch.runtime.simulate import SimulateOptions, run_simulate
+
         checked = compile_text(source.read(), str(program))
-        read = ReadOptions(
-            batch_size=batch_size,
-            on_error=on_error,
-            dead_letter=(dead_letter or DEFAULT_DEAD_LETTER)
-            if on_error is ErrorPolicy.SKIP
-            else None,
-            schemas=declared_schemas(checked),
-            event_type=event_type,
-            time_column=time_column,
-        )
+        read = _read_options(
+            checked, on_error, dead_letter,
+            batch_size=batch_size, event_type=event_type, time_column=time_column,
+        )  # fmt: skip
         fmt = output_format or (output_format_for(output) if output else OutputFormat.JSONL)
         options = SimulateOptions(
             program=checked,
@@ -327,11 +324,27 @@ def simulate(
         )
         summary = run_simulate(options, _write_stdout)
         if stats:
-            rate = summary.events / summary.seconds if summary.seconds else 0.0
             typer.echo(f"Duration:         {summary.seconds * 1000:.1f} ms")
-            typer.echo(f"Event rate:       {rate:,.0f} events/s")
+            typer.echo(f"Event rate:       {summary.rate:,.0f} events/s")
 
     run_guarded(body, source)
+
+
+def _read_options(
+    program: Program, on_error: ErrorPolicy, dead_letter: Path | None, **settings: Any
+) -> ReadOptions:
+    """How to read events for `program`: its declared schemas, and under `--on-error skip` a
+    dead-letter file."""
+    from vbatch.api import declared_schemas
+    from vbatch.io.source import ReadOptions
+
+    skip = on_error is ErrorPolicy.SKIP
+    return ReadOptions(
+        on_error=on_error,
+        dead_letter=(dead_letter or DEFAULT_DEAD_LETTER) if skip else None,
+        schemas=declared_schemas(program),
+        **settings,
+    )
 
 
 def _endpoint(text: str | None, option: str) -> tuple[str, int] | None:
@@ -417,13 +430,10 @@ def run(
         from vbatch.runtime.live import LiveOptions, LiveRun
 
         checked = compile_text(source.read(), str(file))
-        read = ReadOptions(
-            batch_size=batch_size,
+        # A live run never stops on bad input; --on-error skip adds the dead-letter file.
+        read = replace(
+            _read_options(checked, on_error, dead_letter, batch_size=batch_size),
             on_error=ErrorPolicy.SKIP,
-            dead_letter=(dead_letter or DEFAULT_DEAD_LETTER)
-            if on_error is ErrorPolicy.SKIP
-            else None,
-            schemas=declared_schemas(checked),
         )
         endpoints = (_endpoint(tcp, "--tcp"), _endpoint(http, "--http"))
         use_stdin = stdin if stdin is not None else (follow is None and not any(endpoints))

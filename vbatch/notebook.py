@@ -269,7 +269,7 @@ def result_html(result: Result, rows: int = DEFAULT_ROWS) -> str:
 def summary_text(result: Result) -> str:
     """`7 events in 0.009 s (778 events/s) · 3 contexts used · 8 cross-context events`."""
     s = result.summary
-    rate = f" ({s.events / s.seconds:,.0f} events/s)" if s.seconds > 0 else ""
+    rate = f" ({s.rate:,.0f} events/s)" if s.seconds > 0 else ""
     figures = [f"{s.events:,} events in {s.seconds:.3g} s{rate}"]
     optional = [
         (s.contexts_used, "context", " used"),

@@ -37,6 +37,11 @@ class Summary:
     bad_records: int = 0
     seconds: float = 0.0
 
+    @property
+    def rate(self) -> float:
+        """Events per second (0 when the run took no measurable time)."""
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
 
 def format_value(value: object, quote: bool = True) -> str:
     """One value as the console shows it: floats to one decimal, strings quoted."""

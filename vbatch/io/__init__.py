@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from vbatch.errors import InputError
+from vbatch.io.formats import JSONL_SUFFIXES, PARQUET_SUFFIXES
 from vbatch.io.source import EventReader, ReadOptions
-
-EVT_SUFFIXES = {".evt", ".txt"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
-JSONL_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 
 
 def open_events(source: object, options: ReadOptions) -> EventReader:
@@ -22,6 +17,8 @@ def open_events(source: object, options: ReadOptions) -> EventReader:
     >>> sum(chunk.count for chunk in reader)
     7
     """
+    import pyarrow as pa  # here, not at the top: the command line imports this package
+
     if isinstance(source, pa.Table | pa.RecordBatch | pa.RecordBatchReader):
         from vbatch.io.table import TableReader
 
@@ -46,6 +43,8 @@ def open_events(source: object, options: ReadOptions) -> EventReader:
 
 
 def _from_dataframe(frame: object, options: ReadOptions) -> EventReader:
+    import pyarrow as pa
+
     to_arrow = getattr(pa.Table, "from_pandas", None)
     if to_arrow is None or type(frame).__name__ != "DataFrame":
         msg = f"cannot read events from a {type(frame).__name__}"

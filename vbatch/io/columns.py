@@ -61,7 +61,7 @@ def input_files(path: str | Path, suffixes: Sequence[str]) -> list[Path]:
     files = sorted(
         p
         for p in path.rglob("*")
-        if p.suffix in suffixes and p.is_file() and not _hidden(p.relative_to(path))
+        if p.suffix.lower() in suffixes and p.is_file() and not _hidden(p.relative_to(path))
     )
     if not files:
         raise InputError(f"no {'/'.join(suffixes)} files in this folder", path=str(path))

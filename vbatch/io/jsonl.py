@@ -17,10 +17,10 @@ import pyarrow.json as pj
 from vbatch.errors import InputError
 from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
 from vbatch.io.columns import TIME_COLUMNS, TYPE_COLUMN, EventColumns, event_columns, input_files
+from vbatch.io.formats import JSONL_SUFFIXES
 from vbatch.io.source import MAX_LINE_BYTES, InputChunk, ReadOptions, ReadStats
 from vbatch.io.table import EventSplitter, frame
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 READ_BYTES = 1 << 22
 PARSE_BLOCK_BYTES = 1 << 18  # small blocks parse faster, and in parallel
 RECORD_HEAD = 1024  # how much of an over-long line the dead-letter file keeps

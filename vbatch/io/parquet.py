@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 from vbatch.errors import InputError
 from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
 from vbatch.io.columns import TYPE_COLUMN, event_columns, input_files, require_columns
+from vbatch.io.formats import PARQUET_SUFFIXES
 from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk, ReadOptions, ReadStats
 from vbatch.io.table import EventSplitter
 
 T = TypeVar("T")
-PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 READ_ROWS = 1 << 18  # rows decoded per read; chunks are slices of it
 READ_AHEAD = 2  # batches decoded ahead, on a thread, while the caller splits the last one
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -14,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import EngineError
+from vbatch.io.formats import OutputFormat
 from vbatch.io.json_text import json_values, object_text, output_columns
 
 PARQUET_ROW_GROUP_ROWS = 131_072
@@ -62,14 +62,6 @@ class _Folder:
 
 
 # --- Writers ----------------------------------------------------------------------------------
-
-
-class OutputFormat(Enum):
-    """The machine-readable output formats."""
-
-    JSONL = "jsonl"
-    PARQUET = "parquet"
-    CSV = "csv"
 
 
 class OutputWriter(Protocol):
