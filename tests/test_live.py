@@ -17,6 +17,9 @@ from pathlib import Path
 
 from conftest import ROOT
 
+from vbatch.io.ingest import Ingest, Lines, LineSplitter, Refused
+from vbatch.io.source import MAX_LINE_BYTES
+
 SESSIONS = """
 stream UserSessions = UserActivity
     .partition_by(user_id)
@@ -244,3 +247,19 @@ def test_tcp_ingest_refuses_an_over_long_line_and_goes_on(tmp_path: Path) -> Non
         _, err = run.communicate(timeout=20)
     assert run.returncode == 0
     assert "line longer than" in err
+
+
+def test_line_splitter_refuses_an_over_long_line_inside_one_read() -> None:
+    ingest = Ingest(sources=1)
+    splitter = LineSplitter("stdin", ingest)
+    long = b"z" * (MAX_LINE_BYTES + 1)
+    splitter.feed(b"a\nb\n" + long + b"\nc\n" + long + b"\nd")
+    splitter.finish()
+    items = []
+    while (item := ingest.get(timeout=0)) is not None:
+        items.append(item)
+    assert [(type(i).__name__, i.line if isinstance(i, Refused) else i.first_line) for i in items] == [
+        ("Lines", 1), ("Refused", 3), ("Lines", 4), ("Refused", 5), ("Lines", 6),
+    ]  # fmt: skip
+    assert [i.data for i in items if isinstance(i, Lines)] == [b"a\nb\n", b"c\n", b"d\n"]
+    assert splitter.line == 7

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
+
 from vbatch.io.source import MAX_LINE_BYTES
 
 MAX_BODY_BYTES = 16 << 20
@@ -79,6 +81,20 @@ class Ingest:
         self._queue.put(End())
 
 
+def line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Where each line of `data` starts and ends (before its newline); a last line without a
+    newline counts."""
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    return np.concatenate([[0], ends[:-1] + 1]), ends
+
+
+def long_lines(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Indices of the lines longer than MAX_LINE_BYTES."""
+    return np.flatnonzero(ends - starts > MAX_LINE_BYTES)
+
+
 class LineSplitter:
     """Cuts a byte stream into blocks of whole lines, refusing lines over the limit."""
 
@@ -113,15 +129,15 @@ class LineSplitter:
         self._carry = b""
 
     def _hand_on(self, whole: bytes) -> None:
-        lines = whole.split(b"\n")[:-1]
-        long = [i for i, text in enumerate(lines) if len(text) > MAX_LINE_BYTES]
+        """Hand on whole lines, refusing the over-long ones (found from the newline positions)."""
+        starts, ends = line_bounds(whole)
         start = 0
-        for i in long:
-            self._send(b"".join(line + b"\n" for line in lines[start:i]), self.line + start)
-            self._refuse_at(lines[i], self.line + i)
+        for i in long_lines(starts, ends).tolist():
+            self._send(whole[starts[start] : starts[i]], self.line + start)
+            self._refuse_at(whole[starts[i] : ends[i]], self.line + i)
             start = i + 1
-        self._send(b"".join(line + b"\n" for line in lines[start:]), self.line + start)
-        self.line += len(lines)
+        self._send(whole[starts[start] :] if start < len(starts) else b"", self.line + start)
+        self.line += len(starts)
 
     def _send(self, data: bytes, first_line: int) -> None:
         if data:
@@ -223,9 +239,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length)
-        long = [i + 1 for i, line in enumerate(body.split(b"\n")) if len(line) > MAX_LINE_BYTES]
-        if long:
-            reason = f"line {long[0]} is longer than {MAX_LINE_BYTES} bytes; nothing was taken"
+        long = long_lines(*line_bounds(body))
+        if len(long):
+            reason = f"line {long[0] + 1} is longer than {MAX_LINE_BYTES} bytes; nothing was taken"
             self._reply(413, {"error": reason})
             return
         origin = f"http:{self.client_address[0]}#{self.server.next_request()}"
