@@ -19,6 +19,7 @@ from conftest import ROOT
 
 from vbatch.io.ingest import Ingest, Lines, LineSplitter, Refused
 from vbatch.io.source import MAX_LINE_BYTES
+from vbatch.runtime.live import joined_blocks
 
 SESSIONS = """
 stream UserSessions = UserActivity
@@ -263,3 +264,15 @@ def test_line_splitter_refuses_an_over_long_line_inside_one_read() -> None:
     ]  # fmt: skip
     assert [i.data for i in items if isinstance(i, Lines)] == [b"a\nb\n", b"c\n", b"d\n"]
     assert splitter.line == 7
+
+
+def test_consecutive_blocks_of_one_origin_are_parsed_as_one() -> None:
+    blocks = [
+        Lines("stdin", 1, b"a\nb\n", 0.0), Lines("stdin", 3, b"c\n", 0.1),
+        Lines("tcp", 1, b"x\n", 0.2), Lines("stdin", 4, b"d\n", 0.3),
+        Lines("stdin", 9, b"e\n", 0.4), Lines("stdin", 10, b"f\ng\n", 0.5),
+    ]  # fmt: skip
+    assert joined_blocks(blocks) == [
+        Lines("stdin", 1, b"a\nb\nc\n", 0.0), Lines("tcp", 1, b"x\n", 0.2),
+        Lines("stdin", 4, b"d\n", 0.3), Lines("stdin", 9, b"e\nf\ng\n", 0.4),
+    ]  # fmt: skip

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -122,20 +122,20 @@ def merge_chunks(chunks: list[InputChunk]) -> InputChunk:
     return InputChunk(batches, chunks[0].first_seq, sum(c.count for c in chunks))
 
 
-def _joined(pending: list[Lines]) -> list[Lines]:
+def joined_blocks(pending: list[Lines]) -> list[Lines]:
     """Consecutive blocks of one origin as one block (one parse instead of several)."""
-    joined: list[Lines] = []
+    runs: list[list[Lines]] = []
+    next_line = 0
     for lines in pending:
-        last = joined[-1] if joined else None
-        if (
-            last is not None
-            and last.origin == lines.origin
-            and (last.first_line + last.data.count(b"\n") == lines.first_line)
-        ):
-            joined[-1] = Lines(last.origin, last.first_line, last.data + lines.data, last.arrived)
+        if runs and runs[-1][-1].origin == lines.origin and lines.first_line == next_line:
+            runs[-1].append(lines)
         else:
-            joined.append(lines)
-    return joined
+            runs.append([lines])
+        next_line = lines.first_line + lines.data.count(b"\n")
+    return [
+        run[0] if len(run) == 1 else replace(run[0], data=b"".join(part.data for part in run))
+        for run in runs
+    ]
 
 
 class LiveRun:
@@ -239,7 +239,7 @@ class LiveRun:
         arrival_ms = int(time.time() * 1000)
         bad_before = self.parser.stats.bad_records
         parts = []
-        for lines in _joined(pending):
+        for lines in joined_blocks(pending):
             parsed = self.parser.parse(
                 lines.data,
                 first_line=lines.first_line,
