@@ -14,21 +14,13 @@ import pyarrow.compute as pc
 from vbatch.errors import CheckError
 from vbatch.kernels.expr import plain
 from vbatch.kernels.rowlog import RowLog
-from vbatch.kernels.slots import SlotPool, ValueStore, grow_array
+from vbatch.kernels.slots import SlotPool, ValueStore, add_counts, grow_array
 from vbatch.lang.functions import Aggregate
 from vbatch.lang.printer import print_expr
 from vbatch.plan.logical import AggregateCall
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
-
-
-def add_counts(counts: np.ndarray, slots: np.ndarray) -> None:
-    """counts[slot] += 1 for every entry of `slots` (integers: the order does not matter)."""
-    if len(counts) <= 4 * len(slots):
-        counts += np.bincount(slots, minlength=len(counts))
-    else:
-        np.add.at(counts, slots, 1)
 
 
 def first_occurrences(slots: np.ndarray, scratch: np.ndarray) -> np.ndarray:

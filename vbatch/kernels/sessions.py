@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vbatch.kernels.clock import Tick
-from vbatch.kernels.slots import SlotPool
+from vbatch.kernels.slots import SlotPool, stable_order
 from vbatch.kernels.windowers import Assign, Close, Merge, Rows, Step
 
 _LIMIT = 1 << 62
@@ -32,20 +32,6 @@ def segmented_cummax(values: np.ndarray, starts: np.ndarray) -> np.ndarray | Non
         return None
     shifted = (values - base) + segment * spread
     return np.maximum.accumulate(shifted) - segment * spread + base
-
-
-def stable_order(codes: np.ndarray) -> np.ndarray:
-    """Positions sorted by code, arrival order kept within a code (radix sort on 16-bit parts)."""
-    if not len(codes):
-        return np.zeros(0, np.int64)
-    top = int(codes.max())
-    if top < 1 << 16:
-        return np.argsort(codes.astype(np.uint16), kind="stable")
-    if top < 1 << 32:
-        low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
-        high = np.argsort((codes[low] >> 16).astype(np.uint16), kind="stable")
-        return low[high]
-    return np.argsort(codes, kind="stable")
 
 
 @dataclass(frozen=True)

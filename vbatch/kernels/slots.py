@@ -1,4 +1,5 @@
-"""Dense state slots for open windows, and a store for values kept per slot."""
+"""Dense state slots for open windows, a store for values kept per slot, and the per-slot
+array helpers the windowers and accumulators share."""
 
 from __future__ import annotations
 
@@ -70,6 +71,28 @@ def grow_array(array: np.ndarray, capacity: int, fill: object) -> np.ndarray:
     """`array` extended to `capacity` entries, new ones set to `fill`."""
     extra = np.full(capacity - len(array), fill, dtype=array.dtype)
     return np.concatenate([array, extra])
+
+
+def add_counts(counts: np.ndarray, slots: np.ndarray) -> None:
+    """counts[slot] += 1 for every entry of `slots` (integers: the order does not matter)."""
+    if len(counts) <= 4 * len(slots):
+        counts += np.bincount(slots, minlength=len(counts))
+    else:
+        np.add.at(counts, slots, 1)
+
+
+def stable_order(codes: np.ndarray) -> np.ndarray:
+    """Positions sorted by code, arrival order kept within a code (radix sort on 16-bit parts)."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    top = int(codes.max())
+    if top < 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    if top < 1 << 32:
+        low = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((codes[low] >> 16).astype(np.uint16), kind="stable")
+        return low[high]
+    return np.argsort(codes, kind="stable")
 
 
 class ValueStore:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.kernels.clock import Tick
-from vbatch.kernels.slots import SlotPool, grow_array
+from vbatch.kernels.slots import SlotPool, add_counts, grow_array, stable_order
 
 _K_BITS = 31
 _K_BIAS = 1 << 30
@@ -73,6 +73,14 @@ def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     encoded = pc.dictionary_encode(pa.array(keys))
     local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return local, encoded.dictionary.to_numpy(zero_copy_only=False)
+
+
+def _pairs(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row i belongs to windows first[i]..last[i]: one (row, window number) pair for each."""
+    counts = last - first + 1
+    pair_rows = np.repeat(np.arange(len(counts)), counts)
+    starts = np.cumsum(counts) - counts
+    return pair_rows, np.repeat(first - starts, counts) + np.arange(len(pair_rows))
 
 
 class OpenTable:
@@ -198,12 +206,9 @@ class TimeWindower(_KeyedWindower):
             slots = self.current.slots(rows.codes, numbers, self._assign)
             return [Assign(None, slots), *self.due(tick)]
         n = len(rows.ts)
-        last = rows.ts // self.slide
-        first = (rows.ts - self.size) // self.slide + 1
-        counts = last - first + 1
-        pair_rows = np.repeat(np.arange(n), counts)
-        starts = np.cumsum(counts) - counts
-        numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
+        pair_rows, numbers = _pairs(
+            first=(rows.ts - self.size) // self.slide + 1, last=rows.ts // self.slide
+        )
         on_time = numbers * self.slide + self.size > rows.wm_before[pair_rows]
         pair_rows, numbers = pair_rows[on_time], numbers[on_time]
         self.late_rows += n - int(np.count_nonzero(np.bincount(pair_rows, minlength=n)))
@@ -222,23 +227,23 @@ class TimeWindower(_KeyedWindower):
 
     def due(self, tick: Tick) -> list[Step]:
         """Close the windows whose end the watermark has reached."""
-        codes, numbers = self._split(self.table.keys)
-        ends = numbers * self.slide + self.size
+        ends = self._split(self.table.keys)[1] * self.slide + self.size
         done = ends <= tick.end
         if not done.any():
             return []
-        keys, slots = self.table.pop(done)
-        ends = ends[done]
-        return [
-            Close(slots, codes[done], ends - self.size, ends, tick.trigger_seq(ends, strict=False))
-        ]
+        return [self._close(done, tick.trigger_seq(ends[done], strict=False))]
 
     def finish(self, end_seq: int) -> list[Step]:
         """Close every open window at end of input."""
-        codes, numbers = self._split(self.table.keys)
-        keys, slots = self.table.pop(np.ones(len(self.table.keys), bool))
+        n = len(self.table.keys)
+        return [self._close(np.ones(n, bool), np.full(n, end_seq))]
+
+    def _close(self, done: np.ndarray, triggers: np.ndarray) -> Close:
+        """Close the open windows `done` marks; `triggers` are their trigger seqs."""
+        keys, slots = self.table.pop(done)
+        codes, numbers = self._split(keys)
         ends = numbers * self.slide + self.size
-        return [Close(slots, codes, ends - self.size, ends, np.full(len(slots), end_seq))]
+        return Close(slots, codes, ends - self.size, ends, triggers)
 
 
 class CountWindower(_KeyedWindower):
@@ -260,12 +265,8 @@ class CountWindower(_KeyedWindower):
     def steps(self, rows: Rows, tick: Tick) -> list[Step]:
         """Assign rows to count windows; close each window at the row that fills it."""
         position = self._positions(rows.codes)
-        last = position // self.slide
         first = np.maximum(0, -((self.size - 1 - position) // self.slide))
-        counts = last - first + 1
-        pair_rows = np.repeat(np.arange(len(position)), counts)
-        starts = np.cumsum(counts) - counts
-        numbers = np.repeat(first - starts, counts) + np.arange(len(pair_rows))
+        pair_rows, numbers = _pairs(first, last=position // self.slide)
         slots = self._assign(rows.codes[pair_rows], numbers)
         opening = np.flatnonzero(numbers * self.slide == position[pair_rows])
         self.start_ts[slots[opening]] = rows.ts[pair_rows[opening]]
@@ -280,8 +281,8 @@ class CountWindower(_KeyedWindower):
         """Each row's 0-based arrival index within its partition."""
         top = int(codes.max()) + 1 if len(codes) else 0
         if top > len(self.seen):
-            self.seen = np.concatenate([self.seen, np.zeros(top - len(self.seen), np.int64)])
-        order = np.argsort(codes, kind="stable")
+            self.seen = grow_array(self.seen, top, 0)
+        order = stable_order(codes)
         sorted_codes = codes[order]
         boundaries = np.flatnonzero(np.diff(sorted_codes)) + 1
         group_start = np.zeros(len(codes), np.int64)
@@ -290,7 +291,7 @@ class CountWindower(_KeyedWindower):
         rank = np.empty(len(codes), np.int64)
         rank[order] = np.arange(len(codes)) - group_start
         position = self.seen[codes] + rank
-        np.add.at(self.seen, codes, 1)
+        add_counts(self.seen, codes)
         return position
 
     def _close(self, rows: Rows, closing: np.ndarray, numbers: np.ndarray) -> Close:
