@@ -40,6 +40,9 @@ class _Plan:
 
     rows: np.ndarray
     open_items: np.ndarray
+    item_code: np.ndarray  # items: the open sessions the run touches, then its rows
+    item_lo: np.ndarray
+    item_hi: np.ndarray
     group: np.ndarray
     late: np.ndarray
     n_groups: int
@@ -137,10 +140,7 @@ class SessionWindower:
         seg_start[continues] = self.start[prior[continues]]
         keep = np.ones(len(self.code), bool)
         keep[prior[continues]] = False
-        self.code = np.concatenate([self.code[keep], seg_codes])
-        self.start = np.concatenate([self.start[keep], seg_start])
-        self.last = np.concatenate([self.last[keep], seg_last])
-        self.slot = np.concatenate([self.slot[keep], slot])
+        self._replace(keep, seg_codes, seg_start, seg_last, slot)
 
     def due(self, tick: Tick) -> list[Step]:
         """Close sessions whose `last + gap` the watermark has passed."""
@@ -162,10 +162,15 @@ class SessionWindower:
             return []
         ends = self.last[mask] + self.gap
         step = Close(self.slot[mask], self.code[mask], self.start[mask], ends, triggers(ends))
-        keep = ~mask
-        self.code, self.start = self.code[keep], self.start[keep]
-        self.last, self.slot = self.last[keep], self.slot[keep]
+        self._replace(~mask)
         return [step]
+
+    def _replace(self, keep: np.ndarray, *new: np.ndarray) -> None:
+        """Keep the open sessions `keep` marks, then add the `new` (code, start, last, slot)."""
+        kept = [c[keep] for c in (self.code, self.start, self.last, self.slot)]
+        if new:
+            kept = [np.concatenate([k, n]) for k, n in zip(kept, new, strict=True)]
+        self.code, self.start, self.last, self.slot = kept
 
     def _run(self, rows: Rows, index: np.ndarray, tick: Tick, steps: list[Step]) -> None:
         if not len(index):
@@ -204,26 +209,17 @@ class SessionWindower:
         n_groups = int(group_sorted[-1]) + 1
         arrival = np.concatenate([np.full(m, -1), np.arange(len(index))])
         wb = rows.wm_before[index]
-        late = self._late_singletons(group, ts, wb, n_groups, m)
+        sizes = np.bincount(group, minlength=n_groups)
+        # Rows alone in their group whose own session the watermark has already passed.
+        late = (sizes[group[m:]] == 1) & (ts + self.gap < wb)
         if len(index) > 1 and not self._sequential_equivalent(
-            group, arrival, item_lo, item_hi, wb, n_groups
+            group, arrival, item_lo, item_hi, wb, sizes
         ):
             return None
-        group_starts = np.flatnonzero(starts)
-        return _Plan(index, open_items, group, late, n_groups, order, group_starts)
-
-    def _late_singletons(
-        self,
-        group: np.ndarray,
-        ts: np.ndarray,
-        wb: np.ndarray,
-        n_groups: int,
-        m: int,
-    ) -> np.ndarray:
-        """Rows alone in their group whose own session the watermark has already passed."""
-        sizes = np.bincount(group, minlength=n_groups)
-        row_groups = group[m:]
-        return (sizes[row_groups] == 1) & (ts + self.gap < wb)
+        return _Plan(
+            index, open_items, item_code, item_lo, item_hi,
+            group, late, n_groups, order, np.flatnonzero(starts),
+        )  # fmt: skip
 
     def _sequential_equivalent(
         self,
@@ -232,11 +228,11 @@ class SessionWindower:
         lo: np.ndarray,
         hi: np.ndarray,
         wb: np.ndarray,
-        n_groups: int,
+        sizes: np.ndarray,
     ) -> bool:
         """True when handling the run at once equals handling its rows one at a time."""
         is_row = arrival >= 0
-        if (np.bincount(group[~is_row], minlength=n_groups) > 1).any():
+        if (np.bincount(group[~is_row], minlength=len(sizes)) > 1).any():
             return False
         order = np.lexsort((arrival, group))
         g, a = group[order], arrival[order]
@@ -257,7 +253,6 @@ class SessionWindower:
             return False
         leaders = np.flatnonzero(first & (a >= 0))
         leader_rows = a[leaders]
-        sizes = np.bincount(group, minlength=n_groups)
         t_lead = lo[order][leaders]
         lead_late = t_lead + self.gap < wb[leader_rows]
         return not (lead_late & (sizes[g[leaders]] > 1)).any()
@@ -285,20 +280,14 @@ class SessionWindower:
         self._store(rows, plan, target, late_groups)
 
     def _store(self, rows: Rows, plan: _Plan, target: np.ndarray, late_groups: np.ndarray) -> None:
-        codes = np.concatenate([self.code[plan.open_items], rows.codes[plan.rows]])
-        lo = np.concatenate([self.start[plan.open_items], rows.ts[plan.rows]])
-        hi = np.concatenate([self.last[plan.open_items], rows.ts[plan.rows]])
         order = plan.sorted_items
         starts = plan.group_starts
         group_ids = plan.group[order][starts]
         keep_groups = ~late_groups[group_ids]
-        new_code = codes[order][starts][keep_groups]
-        new_start = np.minimum.reduceat(lo[order], starts)[keep_groups]
-        new_last = np.maximum.reduceat(hi[order], starts)[keep_groups]
+        new_code = plan.item_code[order][starts][keep_groups]
+        new_start = np.minimum.reduceat(plan.item_lo[order], starts)[keep_groups]
+        new_last = np.maximum.reduceat(plan.item_hi[order], starts)[keep_groups]
         new_slot = target[group_ids][keep_groups]
         keep = np.ones(len(self.code), bool)
         keep[plan.open_items] = False
-        self.code = np.concatenate([self.code[keep], new_code])
-        self.start = np.concatenate([self.start[keep], new_start])
-        self.last = np.concatenate([self.last[keep], new_last])
-        self.slot = np.concatenate([self.slot[keep], new_slot])
+        self._replace(keep, new_code, new_start, new_last, new_slot)
