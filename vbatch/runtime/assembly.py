@@ -11,17 +11,15 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vbatch.errors import EngineError, VbatchError
 from vbatch.io.source import InputChunk, Sweep
 from vbatch.runtime.engine import Engine
-from vbatch.runtime.pipeline import EmitKind, Emitted, StreamCounters
+from vbatch.runtime.pipeline import Deliver, EmitKind, Emitted, StreamCounters
 from vbatch.runtime.protocol import Control, Failure, Finished, Sources, decode, owned
 from vbatch.runtime.queue import Channel
 
-Deliver = Callable[[InputChunk | None, list[Emitted]], None]
 Process = multiprocessing.process.BaseProcess
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 2.0

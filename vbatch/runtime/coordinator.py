@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
@@ -22,15 +22,19 @@ from vbatch.lang.program import Program
 from vbatch.metrics import COORDINATOR_LABEL, LinkFigures
 from vbatch.plan.physical import PhysicalPlan, WorkerPlan
 from vbatch.runtime import worker as worker_module
-from vbatch.runtime.assembly import Assembler, Epoch, RunState, WorkerDeath, death_of
+from vbatch.runtime.assembly import (
+    POLL_SECONDS,
+    STOP_GRACE_SECONDS,
+    Assembler,
+    Epoch,
+    RunState,
+    WorkerDeath,
+    death_of,
+)
 from vbatch.runtime.engine import Engine
-from vbatch.runtime.pipeline import EmitKind, Emitted, StreamCounters, TraceOptions
+from vbatch.runtime.pipeline import Deliver, EmitKind, Emitted, StreamCounters, TraceOptions
 from vbatch.runtime.protocol import Control, Sources, advance_payload
 from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
-
-Deliver = Callable[[InputChunk | None, list[Emitted]], None]
-_POLL = 0.1
-_STOP_GRACE = 2.0
 
 
 def worker_context() -> multiprocessing.context.ForkServerContext:
@@ -89,6 +93,14 @@ class ContextRunner:
         self.results: dict[str, Channel] = {}
         self._links: list[tuple[str, str, Channel]] = []
         self._order = [w.context for w in self._topological(physical.workers)]
+        # What each worker reads: its event types and the streams its own streams read.
+        self._reads = {
+            w.context: {
+                *w.event_types,
+                *(s.source for s in self.plan.streams if s.name in w.streams),
+            }
+            for w in physical.workers
+        }
 
     # ---- life cycle ----------------------------------------------------------
 
@@ -105,11 +117,11 @@ class ContextRunner:
         assembler.start()
         try:
             events = 0
-            for number, item in enumerate(chunks):
+            for item in chunks:
                 if isinstance(item, Sweep):
                     self._sweep(item, epochs)
                     continue
-                self._dispatch(number, item, epochs)
+                self._dispatch(item, epochs)
                 events += item.count
             self._finish(events, epochs)
             self._join(assembler)
@@ -186,41 +198,37 @@ class ContextRunner:
             return False
         return all(p.is_alive() for p in self.processes.values())
 
-    def _dispatch(self, number: int, chunk: InputChunk, epochs: queue.Queue[Epoch | None]) -> None:
+    def _dispatch(self, chunk: InputChunk, epochs: queue.Queue[Epoch | None]) -> None:
         inputs = [(b.event_type, b.batch) for b in chunk.batches]
         emitted = self.feeders.step(inputs)
-        fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
-        for worker in self.physical.workers:
-            self._send(worker, inputs + fed)
-            self._send_marker(worker.context, Control.END_EPOCH, str(number).encode())
+        self._broadcast(inputs + _fed(emitted), Control.END_EPOCH, b"")
         self._enqueue(epochs, Epoch(chunk, emitted))
 
     def _sweep(self, sweep: Sweep, epochs: queue.Queue[Epoch | None]) -> None:
         emitted = self.feeders.advance(sweep.event_time, sweep.next_seq)
-        fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
         payload = advance_payload(sweep.event_time, sweep.next_seq)
-        for worker in self.physical.workers:
-            self._send(worker, fed)
-            self._send_marker(worker.context, Control.ADVANCE, payload)
+        self._broadcast(_fed(emitted), Control.ADVANCE, payload)
         self._enqueue(epochs, Epoch(sweep.as_chunk(), emitted, sweep=sweep))
 
     def _finish(self, events: int, epochs: queue.Queue[Epoch | None]) -> None:
         emitted = self.feeders.finish(events)
-        fed = [(i.stream, i.batch) for i in emitted if i.kind is EmitKind.OUTPUT]
-        for worker in self.physical.workers:
-            self._send(worker, fed)
-            self._send_marker(worker.context, Control.FINISH, str(events).encode())
+        self._broadcast(_fed(emitted), Control.FINISH, str(events).encode())
         self._enqueue(epochs, Epoch(None, emitted, events))
         self._enqueue(epochs, None)
 
-    def _send(self, worker: WorkerPlan, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
-        reads = set(worker.event_types) | {
-            s.source for s in self.plan.streams if s.name in worker.streams
-        }
-        writer = self.ingress[worker.context]
+    def _broadcast(
+        self, inputs: list[tuple[str, pa.RecordBatch]], marker: Control, payload: bytes
+    ) -> None:
+        """Send each worker the batches it reads, then the marker that ends the epoch."""
+        for worker in self.physical.workers:
+            self._send(worker.context, inputs)
+            self._send_marker(worker.context, marker, payload)
+
+    def _send(self, context: str, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
+        reads, writer = self._reads[context], self.ingress[context]
         for source, batch in inputs:
             if source in reads and batch.num_rows:
-                with self._watching(worker.context):
+                with self._watching(context):
                     writer.put(batch, tag=self.sources.tag(source), alive=self._alive)
 
     def _send_marker(self, context: str, marker: Control, payload: bytes) -> None:
@@ -240,12 +248,10 @@ class ContextRunner:
         while True:
             self._raise_failure()
             try:
-                epochs.put(epoch, timeout=_POLL)
+                epochs.put(epoch, timeout=POLL_SECONDS)
                 return
             except queue.Full:
                 continue
-
-    # ---- assembler: results, in epoch order --------------------------------------
 
     # ---- failure and shutdown ---------------------------------------------------
 
@@ -265,12 +271,12 @@ class ContextRunner:
 
     def _join(self, thread: threading.Thread) -> None:
         while thread.is_alive():
-            thread.join(_POLL)
+            thread.join(POLL_SECONDS)
             self._raise_failure()
 
     def _wait_workers(self) -> None:
         for context, process in self.processes.items():
-            process.join(_STOP_GRACE)
+            process.join(STOP_GRACE_SECONDS)
             if process.exitcode not in (0, None):
                 raise self._death(context)
 
@@ -279,10 +285,10 @@ class ContextRunner:
             if process.is_alive():
                 process.terminate()
         for process in self.processes.values():
-            process.join(_STOP_GRACE)
+            process.join(STOP_GRACE_SECONDS)
             if process.is_alive():
                 process.kill()
-                process.join(_STOP_GRACE)
+                process.join(STOP_GRACE_SECONDS)
 
     @staticmethod
     def _topological(workers: tuple[WorkerPlan, ...]) -> list[WorkerPlan]:
@@ -294,3 +300,8 @@ class ContextRunner:
             placed.append(ready)
             pending.remove(ready)
         return placed
+
+
+def _fed(emitted: list[Emitted]) -> list[tuple[str, pa.RecordBatch]]:
+    """The feeder streams' outputs, as inputs for the workers."""
+    return [(item.stream, item.batch) for item in emitted if item.kind is EmitKind.OUTPUT]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 import pyarrow as pa
 
+from vbatch.io.source import InputChunk
 from vbatch.kernels.clock import Clock, Tick
 from vbatch.kernels.filter import FilterKernel
 from vbatch.kernels.project import PrintKernel, ProjectKernel
@@ -34,6 +36,10 @@ class Emitted:
     stream: str
     kind: EmitKind
     batch: pa.RecordBatch
+
+
+# Where a runner hands each input chunk's results (None: the results of end of input).
+Deliver = Callable[[InputChunk | None, list[Emitted]], None]
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,7 @@ from vbatch.plan.logical import LogicalPlan
 from vbatch.render import ConsoleRenderer, Summary
 from vbatch.runtime.engine import Engine
 from vbatch.runtime.outputs import OutputSink
-from vbatch.runtime.pipeline import Emitted, StreamCounters, TraceOptions
-
-Deliver = Callable[[InputChunk | None, list[Emitted]], None]
+from vbatch.runtime.pipeline import Deliver, Emitted, StreamCounters, TraceOptions
 
 
 class Runner(Protocol):
