@@ -55,10 +55,6 @@ class FilterKernel:
             result = pc.cast(result, pa.bool_())
         return pc.fill_null(result, False)
 
-    def process(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The rows that pass."""
-        return batch.filter(self.mask(batch))
-
     def explain(self, batch: pa.RecordBatch, mask: pa.Array) -> tuple[np.ndarray, pa.Array]:
         """For the dropped rows: their `_seq` and the first conjunct that failed, negated."""
         dropped = pc.invert(mask)

@@ -24,7 +24,7 @@ class ValueCodes:
             column = column.combine_chunks()
         if pa.types.is_dictionary(column.type):
             return self._encode_indices(column)
-        local, uniques = _factorize(column)
+        local, uniques = factorize(column)
         return self._codes(local, uniques)
 
     def _codes(self, local: np.ndarray, uniques: pa.Array) -> np.ndarray:
@@ -76,13 +76,8 @@ class ValueCodes:
             self._known = pa.concat_arrays([self._known, new_values])
 
 
-def _factorize(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+def factorize(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Row → local id in first-seen order, and the distinct values in that order."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        local, first = _factorize(column.indices)
-        return local, column.dictionary.take(pa.array(first.to_numpy(zero_copy_only=False)))
     encoded = pc.dictionary_encode(column, null_encoding="encode")
     local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return local, encoded.dictionary

@@ -24,7 +24,6 @@ class SlotPool:
         self._free = np.zeros(0, np.int64)
         self._next = 0
         self._on_grow = on_grow
-        self.live = 0
 
     def alloc(self, n: int) -> np.ndarray:
         """`n` fresh slot ids."""
@@ -35,14 +34,12 @@ class SlotPool:
         self._next += fresh_count
         if self._next > self.capacity:
             self._grow(self._next)
-        self.live += n
         return np.concatenate([reused[::-1], fresh])
 
     def release(self, slots: np.ndarray) -> None:
         """Give slots back; their state must be reset by the owner before reuse."""
         self.generation[slots] += 1
         self._free = np.concatenate([self._free, slots])
-        self.live -= len(slots)
 
     def _grow(self, needed: int) -> None:
         capacity = max(_INITIAL_CAPACITY, self.capacity)

@@ -167,7 +167,7 @@ class WindowAggregateKernel:
         slots, codes = step.slots[order], step.codes[order]
         ends, starts = step.ends[order], step.starts[order]
         base = {AGG_COLUMN.format(i): acc.finish(slots) for i, acc in enumerate(self.accumulators)}
-        key_values = self.keys.key_values(codes) if self.node.keys else []
+        key_values = self.keys.key_values(codes)
         base.update(zip(self.node.keys, key_values, strict=True))
         base_batch = pa.RecordBatch.from_pydict(base) if base else None
         columns: dict[str, pa.Array] = {

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from vbatch.kernels.clock import Tick
+from vbatch.kernels.keys import factorize
 from vbatch.kernels.slots import SlotPool, add_counts, grow_array, stable_order
 
 _K_BITS = 31
@@ -66,13 +66,6 @@ class Discard:
 
 
 Step = Assign | Merge | Close | Discard
-
-
-def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local id per key (first-seen order) and the distinct keys."""
-    encoded = pc.dictionary_encode(pa.array(keys))
-    local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    return local, encoded.dictionary.to_numpy(zero_copy_only=False)
 
 
 def _pairs(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +134,8 @@ class _KeyedWindower:
 
     def _assign(self, codes: np.ndarray, numbers: np.ndarray) -> np.ndarray:
         keys = self._keys(codes, numbers)
-        local, distinct = _factorize(keys)
-        slots, _ = self.table.slots_for(distinct, self.pool)
+        local, distinct = factorize(pa.array(keys))
+        slots, _ = self.table.slots_for(distinct.to_numpy(), self.pool)
         return slots[local]
 
 

@@ -14,7 +14,6 @@ from vbatch.kernels.clock import Clock, Tick
 from vbatch.kernels.filter import FilterKernel
 from vbatch.kernels.project import PrintKernel, ProjectKernel
 from vbatch.kernels.window import WindowAggregateKernel
-from vbatch.lang.program import WindowKind
 from vbatch.plan.logical import Filter, Print, Project, StreamPlan, WindowAggregate
 
 Kernel = FilterKernel | ProjectKernel | PrintKernel | WindowAggregateKernel
@@ -74,12 +73,6 @@ class StreamPipeline:
         )
         self.explain = self.trace.filter_reasons and plan.emit_context is not None
         self.counters = StreamCounters()
-
-    @property
-    def is_session(self) -> bool:
-        """True when the stream aggregates over session windows."""
-        window = self.plan.window
-        return window is not None and window.window.kind is WindowKind.SESSION
 
     def process(self, batch: pa.RecordBatch) -> list[Emitted]:
         """Run a batch of source rows through the stream."""
