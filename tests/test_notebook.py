@@ -11,7 +11,8 @@ import pytest
 from conftest import EXAMPLES
 
 import vbatch
-from vbatch.notebook import duration, program_html, result_html, window_text
+from vbatch.lang.parser import format_duration
+from vbatch.notebook import program_html, result_html, window_text
 
 
 def _require(module: str):  # noqa: ANN202 - a module
@@ -245,7 +246,9 @@ def test_window_text(program: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ms", "text"), [(0, "0ms"), (250, "250ms"), (5_000, "5s"), (90_000, "90s"), (7_200_000, "2h")]
-)
-def test_duration(ms: int, text: str) -> None:
-    assert duration(ms) == text
+    ("ms", "text"),
+    [(0, "0ms"), (250, "250ms"), (5_000, "5s"), (90_000, "90s"), (7_200_000, "2h"),
+     (86_400_000, "1d"), (90_000_000, "25h")],
+)  # fmt: skip
+def test_format_duration(ms: int, text: str) -> None:
+    assert format_duration(ms) == text

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def suggest(word: str, choices: Iterable[str], cutoff: float = 0.7) -> str | None:
+    """A "did you mean" hint naming the closest of `choices`, if one is close enough."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean `{close[0]}`?" if close else None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from vbatch.api import CompiledProgram, Result, compile
 from vbatch.errors import InputError, VbatchError
 from vbatch.io.source import DEFAULT_BATCH_SIZE
+from vbatch.lang.parser import format_duration
 from vbatch.lang.program import Context, Stream, WindowKind, WindowSpec
 
 if TYPE_CHECKING:
@@ -223,20 +224,12 @@ def window_text(window: WindowSpec | None, watermark_ms: int = 0) -> str:
     if window is None:
         return ""
     text = _WINDOW_TEXT[window.kind](window)
-    return text + (f", out of order {duration(watermark_ms)}" if watermark_ms else "")
-
-
-def duration(ms: int) -> str:
-    """`90000` → `90s`, `60000` → `1m`, `1500` → `1500ms`: the largest whole unit."""
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
+    return text + (f", out of order {format_duration(watermark_ms)}" if watermark_ms else "")
 
 
 def _time_window(w: WindowSpec) -> str:
-    size = duration(w.size)
-    return f"tumbling {size}" if w.is_tumbling else f"sliding {size} every {duration(w.slide)}"
+    size, every = format_duration(w.size), format_duration(w.slide)
+    return f"tumbling {size}" if w.is_tumbling else f"sliding {size} every {every}"
 
 
 def _count_window(w: WindowSpec) -> str:
@@ -246,7 +239,7 @@ def _count_window(w: WindowSpec) -> str:
 _WINDOW_TEXT: dict[WindowKind, Callable[[WindowSpec], str]] = {
     WindowKind.TIME: _time_window,
     WindowKind.COUNT: _count_window,
-    WindowKind.SESSION: lambda w: f"session gap {duration(w.size)}",
+    WindowKind.SESSION: lambda w: f"session gap {format_duration(w.size)}",
 }
 
 

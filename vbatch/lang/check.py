@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import replace
 
-from vbatch.errors import CheckError, Span
+from vbatch.errors import CheckError, Span, suggest
 from vbatch.lang import ast
 from vbatch.lang.constants import fold
-from vbatch.lang.names import ExprChecker, Scope, interpolate, suggest
+from vbatch.lang.names import ExprChecker, Scope, interpolate
 from vbatch.lang.program import (
     TYPE_NAMES,
     Context,
@@ -156,7 +155,7 @@ class _Checker:
             checked = self._operation(op, state, scope)
             if checked is not None:
                 operations.append(checked)
-            scope = state.scope_after(op, scope, self)
+            scope = state.scope_after(op, scope)
         if state.window is not None and not state.aggregated:
             msg = "`.window` needs an `.aggregate(...)` after it"
             raise CheckError(msg, state.window_span, hint="add e.g. `.aggregate(n: count())`")
@@ -182,8 +181,7 @@ class _Checker:
         if decl.source in self.events:
             fields = tuple(name for name, _ in self.events[decl.source].fields)
             return SourceKind.EVENT, Scope(fields, f"event `{decl.source}`")
-        close = difflib.get_close_matches(decl.source, list(self.stream_decls), n=1, cutoff=0.8)
-        if close or self.events:
+        if suggest(decl.source, self.stream_decls, cutoff=0.8) or self.events:
             known = list(self.stream_decls) + list(self.events)
             msg = f"unknown stream or event type `{decl.source}`"
             hint = suggest(decl.source, known) or "declare it with `event Name:`"

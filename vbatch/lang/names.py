@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, replace
 
-from vbatch.errors import CheckError
+from vbatch.errors import CheckError, suggest
 from vbatch.lang import ast
 from vbatch.lang.constants import fold, to_expr
 from vbatch.lang.functions import (
@@ -20,11 +19,6 @@ from vbatch.lang.functions import (
 
 RESERVED_FIELDS = ("_ts", "_seq", "_window_start", "_window_end")
 WINDOW_FIELDS = ("_window_start", "_window_end")
-
-
-def suggest(word: str, choices: object) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)  # type: ignore[call-overload]
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 @dataclass

@@ -15,7 +15,7 @@ from lark.exceptions import (
 
 from vbatch.errors import Span, VplSyntaxError
 from vbatch.lang import ast
-from vbatch.lang.syntax_errors import syntax_error
+from vbatch.lang.syntax_errors import syntax_error, token_span
 
 DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -64,17 +64,20 @@ def _span(meta) -> Span:  # noqa: ANN001 - lark's Meta
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def token_span(token: Token) -> Span:
-    """Where a token stands in the text."""
-    return Span(token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1)
-
-
 def duration_millis(text: str) -> float:
     """`1.5s` → 1500.0 milliseconds."""
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", text)
     if match is None:
         raise ValueError(f"not a duration: {text!r}")
     return float(match.group(1)) * DURATION_UNITS_MS[match.group(2)]
+
+
+def format_duration(millis: int) -> str:
+    """The shortest VPL spelling of a duration, in its largest whole unit: 60000 → `1m`."""
+    for unit, size in sorted(DURATION_UNITS_MS.items(), key=lambda item: -item[1]):
+        if millis and millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
 
 
 _ESCAPES = {

@@ -58,15 +58,6 @@ class WindowSpec:
         """True when windows do not overlap."""
         return self.kind is not WindowKind.SESSION and self.slide == self.size
 
-    def describe(self) -> str:
-        """Short human text, e.g. `tumbling 30s`, `session 5s`, `count 100 sliding 25`."""
-        unit = "" if self.kind is WindowKind.COUNT else "ms"
-        if self.kind is WindowKind.SESSION:
-            return f"session {self.size}ms"
-        if self.is_tumbling:
-            return f"tumbling {self.size}{unit}" + (" events" if not unit else "")
-        return f"{self.kind.value} {self.size}{unit} sliding {self.slide}{unit}"
-
 
 class SourceKind(Enum):
     """Where a stream's rows come from."""
@@ -114,16 +105,6 @@ class Stream:
     emit_context: str | None = None
     span: Span = field(default=ast.NO_SPAN, compare=False)
 
-    @property
-    def is_windowed(self) -> bool:
-        """True when the stream aggregates over windows."""
-        return self.window is not None
-
-    @property
-    def crosses_context(self) -> bool:
-        """True when the stream's output is sent to another context."""
-        return self.emit_context is not None and self.emit_context != self.context
-
 
 @dataclass(frozen=True)
 class Program:
@@ -156,10 +137,6 @@ class Program:
         """Contexts some stream runs in, in declaration order."""
         used = {s.context for s in self.streams}
         return tuple(c.name for c in self.contexts if c.name in used)
-
-    def event_schema(self, name: str) -> EventSchema | None:
-        """The declaration of event type `name`, if the program has one."""
-        return next((e for e in self.events if e.name == name), None)
 
     def topological_order(self) -> tuple[Stream, ...]:
         """Streams ordered so each comes after the stream it reads; ties by declaration."""

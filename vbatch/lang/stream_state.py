@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from vbatch.errors import CheckError, Span
+from vbatch.errors import CheckError, Span, suggest
 from vbatch.lang import ast
 from vbatch.lang.constants import Millis, fold
-from vbatch.lang.names import WINDOW_FIELDS, Scope, suggest
+from vbatch.lang.names import WINDOW_FIELDS, Scope
+from vbatch.lang.parser import format_duration
 from vbatch.lang.program import Context, WindowKind, WindowSpec
 
 
@@ -15,7 +16,6 @@ class StreamState:
     def __init__(self, decl: ast.StreamDecl) -> None:
         self.decl = decl
         self.context: str | None = None
-        self.context_seen = False
         self.partition_keys: tuple[str, ...] = ()
         self.window: WindowSpec | None = None
         self.window_span: Span | None = None
@@ -26,13 +26,12 @@ class StreamState:
         self.emitted = False
 
     def set_context(self, op: ast.ContextOp, contexts: dict[str, Context]) -> None:
-        if self.context_seen:
+        if self.context is not None:
             raise CheckError("a stream runs in one context; `.context` is given twice", op.span)
         if op.context not in contexts:
             msg = f"unknown context `{op.context}`"
             hint = suggest(op.context, contexts) or f"declare it with `context {op.context}`"
             raise CheckError(msg, op.span, hint=hint)
-        self.context_seen = True
         self.context = op.context
 
     def set_watermark(self, op: ast.WatermarkOp, constants: dict[str, object]) -> None:
@@ -80,7 +79,7 @@ class StreamState:
             msg = "`.emit` must be the last operation of a stream"
             raise CheckError(msg, op.span, hint="move this operation before `.emit(...)`")
 
-    def scope_after(self, op: ast.Operation, scope: Scope, checker: object) -> Scope:
+    def scope_after(self, op: ast.Operation, scope: Scope) -> Scope:
         describe = f"stream `{self.decl.name}`"
         if isinstance(op, ast.AggregateOp):
             names = [i.name for i in op.items]
@@ -123,11 +122,3 @@ def _positive(expr: ast.Expr, constants: dict[str, object], what: str) -> int:
 
 def _show(value: int) -> str:
     return format_duration(int(value)) if isinstance(value, Millis) else str(value)
-
-
-def format_duration(millis: int) -> str:
-    """The shortest VPL spelling of a duration: 60000 → `1m`."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
-        if millis and millis % size == 0:
-            return f"{millis // size}{unit}"
-    return f"{millis}ms"

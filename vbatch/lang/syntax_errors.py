@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from vbatch.errors import Span, VplSyntaxError
+from vbatch.errors import Span, VplSyntaxError, suggest
 
 OPERATIONS = (
     "context",
@@ -74,18 +72,20 @@ def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
         line, column = _end_position(text)
         msg = f"unexpected end of input; expected {_describe(expected)}"
         return VplSyntaxError(msg, Span.point(line, column))
-    span = _span_of(token)
+    span = token_span(token)
     word = str(token)
     start = token.start_pos or 0
     if text[max(start - 1, 0) : start + 1] == "/*":
         where = Span.point(token.line, max(token.column - 1, 1), 2)
         return VplSyntaxError("unterminated `/*` comment", where, hint="close it with `*/`")
     if "WHERE" in expected and token.type == "NAME":
-        return VplSyntaxError(f"unknown operation `.{word}`", span, hint=_suggest(word, OPERATIONS))
+        return VplSyntaxError(
+            f"unknown operation `.{word}`", span, hint=suggest(word, OPERATIONS, cutoff=0.6)
+        )
     if word in OPERATIONS and "DOT" in expected:
         return VplSyntaxError(f"missing `.` before `{word}`", span, hint=f"write `.{word}(...)`")
     if "STREAM" in expected and token.type == "NAME":
-        hint = _suggest(word, STATEMENTS) or "statements start with " + ", ".join(
+        hint = suggest(word, STATEMENTS, cutoff=0.6) or "statements start with " + ", ".join(
             f"`{s}`" for s in STATEMENTS
         )
         return VplSyntaxError(f"unknown statement `{word}`", span, hint=hint)
@@ -141,15 +141,11 @@ def _word(terminal: str) -> str:
     return f"`{terminal.lower()}`"
 
 
-def _suggest(word: str, choices: tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
-
-
 def _end_position(text: str) -> tuple[int, int]:
     lines = text.splitlines() or [""]
     return len(lines), len(lines[-1]) + 1
 
 
-def _span_of(token: Token) -> Span:
+def token_span(token: Token) -> Span:
+    """Where a token stands in the text."""
     return Span(token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1)

@@ -24,11 +24,6 @@ class Project:
 
     items: tuple[tuple[str, ast.Expr], ...]
 
-    @property
-    def keeps_all(self) -> bool:
-        """True for `.emit()` / `.emit(context: c)` without fields."""
-        return not self.items
-
 
 @dataclass(frozen=True)
 class Print:

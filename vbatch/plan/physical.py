@@ -14,8 +14,6 @@ from vbatch.errors import CheckError
 from vbatch.lang.program import SourceKind
 from vbatch.plan.logical import LogicalPlan, StreamPlan
 
-COORDINATOR = None
-
 
 @dataclass(frozen=True)
 class Edge:
@@ -52,10 +50,6 @@ class PhysicalPlan:
     def uses_processes(self) -> bool:
         """True when some stream runs in a context worker."""
         return bool(self.workers)
-
-    def worker(self, context: str) -> WorkerPlan:
-        """The worker of `context`."""
-        return next(w for w in self.workers if w.context == context)
 
 
 def place(plan: LogicalPlan, cores: dict[str, tuple[int, ...] | None]) -> PhysicalPlan:
