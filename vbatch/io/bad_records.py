@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from vbatch.errors import InputError
 from vbatch.io.columns import TIME_HINT, TYPE_HINT, EventColumns
+from vbatch.io.json_text import json_rows
 from vbatch.io.source import (
     ErrorPolicy,
     ReadOptions,
@@ -99,6 +100,17 @@ def invalid_rows(batch: pa.RecordBatch, columns: EventColumns) -> list[tuple[int
         for row in rows.tolist():
             problems.setdefault(row, (f"missing {what} '{name}'", missing_hint))
     return sorted((row, reason, hint) for row, (reason, hint) in problems.items())
+
+
+def without_bad_rows(
+    batch: pa.RecordBatch, columns: EventColumns, bad: DeadLetters, path: str, first_row: int
+) -> pa.RecordBatch:
+    """`batch` without its invalid rows, each reported as row `first_row + i + 1` of `path`."""
+    problems = invalid_rows(batch, columns)
+    for row, reason, hint in problems:
+        record = json_rows(batch.slice(row, 1))[0].as_py()
+        bad.report(BadRecord(path, first_row + row + 1, reason, record, hint=hint))
+    return drop_rows(batch, [p[0] for p in problems]) if problems else batch
 
 
 def drop_rows(batch: pa.RecordBatch, rows: Sequence[int]) -> pa.RecordBatch:

@@ -12,10 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vbatch.errors import InputError
-from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
+from vbatch.io.bad_records import DeadLetters, without_bad_rows
 from vbatch.io.columns import TYPE_COLUMN, event_columns, input_files, require_columns
 from vbatch.io.formats import PARQUET_SUFFIXES
-from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk, ReadOptions, ReadStats
 from vbatch.io.table import EventSplitter
 
@@ -59,11 +58,7 @@ class ParquetReader:
         columns = require_columns(event_columns(names, self.options, str(file)), names)
         first_row = 0
         for batch in _batches(parquet, self.options.batch_size, file):
-            problems = invalid_rows(batch, columns)
-            for row, reason, hint in problems:
-                record = json_rows(batch.slice(row, 1))[0].as_py()
-                bad.report(BadRecord(str(file), first_row + row + 1, reason, record, hint=hint))
-            good = drop_rows(batch, [p[0] for p in problems]) if problems else batch
+            good = without_bad_rows(batch, columns, bad, str(file), first_row)
             chunk = splitter.split(good, columns, self.stats.events)
             self.stats.events += chunk.count
             first_row += batch.num_rows
@@ -93,9 +88,10 @@ def _single_type(files: list[Path]) -> bool:
 def _open(file: Path) -> pq.ParquetFile:
     """A Parquet file whose string columns read as dictionaries: cheap to split and decode."""
     try:
-        schema = pq.read_schema(file)
+        metadata = pq.read_metadata(file)  # read once: the schema and the file share it
+        schema = metadata.schema.to_arrow_schema()
         strings = [f.name for f in schema if f.type in (pa.string(), pa.large_string())]
-        return pq.ParquetFile(file, read_dictionary=strings, pre_buffer=False)
+        return pq.ParquetFile(file, metadata=metadata, read_dictionary=strings, pre_buffer=False)
     except (OSError, pa.ArrowInvalid) as err:
         raise InputError(f"cannot read Parquet: {err}", path=str(file)) from err
 

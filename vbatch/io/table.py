@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import InputError
-from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
+from vbatch.io.bad_records import DeadLetters, without_bad_rows
 from vbatch.io.columns import (
     TYPE_HINT,
     EventColumns,
@@ -23,7 +23,6 @@ from vbatch.io.columns import (
     normalised,
     require_columns,
 )
-from vbatch.io.json_text import json_rows
 from vbatch.io.source import (
     SEQ,
     TS,
@@ -148,11 +147,7 @@ class TableReader:
         first_row = 0
         with DeadLetters(self.options, self.stats) as bad:
             for batch in self._batches():
-                problems = invalid_rows(batch, columns)
-                for row, reason, hint in problems:
-                    record = json_rows(batch.slice(row, 1))[0].as_py()
-                    bad.report(BadRecord("<table>", first_row + row + 1, reason, record, hint=hint))
-                good = drop_rows(batch, [p[0] for p in problems]) if problems else batch
+                good = without_bad_rows(batch, columns, bad, "<table>", first_row)
                 chunk = splitter.split(good, columns, self.stats.events)
                 self.stats.events += chunk.count
                 first_row += batch.num_rows
