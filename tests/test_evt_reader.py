@@ -732,3 +732,12 @@ def test_a_block_whose_shaped_lines_all_fail_to_decode(batch_size: int, tmp_path
     error = fail('A { s: "x" }\nA { s: "bad \\q" }\n', tmp_path, batch_size=batch_size)
     assert (error.record_line, error.column) == (2, 13)
     assert "unknown escape" in error.message
+
+
+def test_a_rerun_replaces_the_dead_letter_file_as_other_formats_do(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.jsonl"
+    dead.write_text('{"stale": true}\n')
+    path = write(tmp_path, "@0 A { v: 1 }\nbad\n@1 A { v: 2 }\nworse\n", name="e.evt")
+    options = ReadOptions(on_error=ErrorPolicy.SKIP, dead_letter=dead, batch_size=2)
+    assert sum(chunk.count for chunk in EvtReader(path, options, workers=1)) == 2
+    assert [json.loads(line)["line"] for line in dead.read_text().splitlines()] == [2, 4]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TextIO
@@ -53,22 +53,39 @@ class BadRecord:
 
 
 class DeadLetters:
-    """Applies the error policy: a bad record stops the run, or is counted and set aside."""
+    """Applies the error policy: a bad record stops the run, or is counted and set aside.
+
+    The dead-letter file is created (emptied) at the first skipped record of a reader and
+    closed with it; `on_skip`, if set, sees every skipped record (a live run reports them).
+    """
 
     def __init__(self, options: ReadOptions, stats: ReadStats) -> None:
         self._options, self._stats = options, stats
         self._out: TextIO | None = None
+        self.on_skip: Callable[[BadRecord], None] | None = None
 
     def report(self, record: BadRecord) -> None:
         """Raise the record's error, or count it and write it to the dead-letter file."""
         if self._options.on_error is ErrorPolicy.FAIL:
             raise record.error()
         self._stats.bad_records += 1
-        if self._options.dead_letter is None:
-            return
-        if self._out is None:
-            self._out = open(self._options.dead_letter, "w", encoding="utf-8")  # noqa: SIM115
-        self._out.write(record.dead_letter() + "\n")
+        if self._options.dead_letter is not None:
+            if self._out is None:
+                self._out = open(self._options.dead_letter, "w", encoding="utf-8")  # noqa: SIM115
+            self._out.write(record.dead_letter() + "\n")
+        if self.on_skip is not None:
+            self.on_skip(record)
+
+    def flush(self) -> None:
+        """Make what was set aside so far visible in the file."""
+        if self._out is not None:
+            self._out.flush()
+
+    def close(self) -> None:
+        """Close the dead-letter file."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
 
     def __enter__(self) -> DeadLetters:
         return self
@@ -79,8 +96,7 @@ class DeadLetters:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self._out is not None:
-            self._out.close()
+        self.close()
 
 
 def invalid_rows(batch: pa.RecordBatch, columns: EventColumns) -> list[tuple[int, str, str | None]]:

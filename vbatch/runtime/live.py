@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vbatch.io.bad_records import BadRecord
 from vbatch.io.evt import EvtLineParser
 from vbatch.io.ingest import (
     End,
@@ -178,6 +179,7 @@ class LiveRun:
             sys.setswitchinterval(interval)
             self._restore_signals(previous)
             self.runner.close()
+            self.parser.close()
         return self.summary
 
     # ---- input -------------------------------------------------------------------
@@ -255,9 +257,8 @@ class LiveRun:
         figures.bad_records += self.parser.stats.bad_records - bad_before
         return chunk
 
-    def _bad_line(self, letter: dict[str, object]) -> None:
-        where = f"{letter['file']}:{letter['line']}:{letter['column']}"
-        self.report(f"{where}: {letter['reason']} (skipped)")
+    def _bad_line(self, record: BadRecord) -> None:
+        self.report(f"{record.path}:{record.line}:{record.column}: {record.reason} (skipped)")
 
     def _refused(self, item: Refused) -> None:
         self.summary.inputs.bad_records += 1

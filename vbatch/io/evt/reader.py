@@ -46,7 +46,7 @@ class EvtReader:
     def __iter__(self) -> Iterator[InputChunk]:
         """The chunks of the file; raises InputError at the first bad line unless skipping."""
         settler = Settler(self.options, str(self.path), self.stats)
-        with self._open() as file:
+        with self._open() as file, settler.letters:
             for parsed in self._parse_blocks(file):
                 chunk = settler.chunk(parsed)
                 self.slow_events += parsed.slow_events

@@ -6,16 +6,12 @@ letters and number events the same way.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from pathlib import Path
-
-from vbatch.errors import InputError
+from vbatch.io.bad_records import BadRecord, DeadLetters
 from vbatch.io.evt.assemble import Assembler
 from vbatch.io.evt.lines import Event, LineParser
 from vbatch.io.evt.parse import LONG_LINE, Flaw, Parsed
 from vbatch.io.evt.values import BadLine
-from vbatch.io.source import ErrorPolicy, InputChunk, ReadOptions, ReadStats
+from vbatch.io.source import InputChunk, ReadOptions, ReadStats
 
 PREVIEW_CHARS = 4096  # how much of an over-long line the dead-letter file keeps
 
@@ -28,7 +24,7 @@ class Settler:
         self.source_name = source_name
         self._stats = stats
         self._assembler = Assembler(options)
-        self.on_skip: Callable[[dict[str, object]], None] | None = None
+        self.letters = DeadLetters(options, stats)
 
     def chunk(self, parsed: Parsed, start_time: int | None = None) -> InputChunk:
         """The block's chunk; raises InputError at its first bad line unless skipping.
@@ -42,41 +38,25 @@ class Settler:
         self._stats.events += chunk.count
         return chunk
 
+    def close(self) -> None:
+        """Close the dead-letter file."""
+        self.letters.close()
+
     def _settle_flaws(self, parsed: Parsed) -> None:
-        """Raise the block's first flaw, or with ErrorPolicy.SKIP write them all as dead letters."""
-        letters = []
+        """Raise the block's first flaw, or with ErrorPolicy.SKIP set them all aside."""
         for row in sorted(parsed.flaws):
             flaw = parsed.flaws[row]
-            line, column = parsed.first_line + row, _flaw_column(parsed, row, flaw)
-            if self._options.on_error is not ErrorPolicy.SKIP:
-                raise InputError(
-                    flaw.reason, path=self.source_name, line=line, column=column, hint=flaw.hint
-                )
-            record = parsed.text(row)
-            record = record[:PREVIEW_CHARS] if flaw is LONG_LINE else record
-            letters.append(self._letter(line, column, flaw.reason, record))
-        _append_dead_letters(self._options.dead_letter, letters)
-        self._stats.bad_records += len(letters)
-        if self.on_skip is not None:
-            for letter in letters:
-                self.on_skip(letter)
-
-    def _letter(self, line: int, column: int, reason: str, record: str) -> dict[str, object]:
-        return {
-            "file": self.source_name,
-            "line": line,
-            "column": column,
-            "reason": reason,
-            "record": record,
-        }
-
-
-def _append_dead_letters(path: Path | None, letters: list[dict[str, object]]) -> None:
-    """Append skipped records to the dead-letter file, one JSON object a line."""
-    if path is None or not letters:
-        return
-    with open(path, "a", encoding="utf-8") as file:
-        file.writelines(json.dumps(letter, ensure_ascii=False) + "\n" for letter in letters)
+            text = parsed.text(row)
+            record = BadRecord(
+                self.source_name,
+                parsed.first_line + row,
+                flaw.reason,
+                text[:PREVIEW_CHARS] if flaw is LONG_LINE else text,
+                column=_flaw_column(parsed, row, flaw),
+                hint=flaw.hint,
+            )
+            self.letters.report(record)
+        self.letters.flush()
 
 
 def _flaw_column(parsed: Parsed, row: int, flaw: Flaw) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vbatch.io.bad_records import BadRecord
 from vbatch.io.evt.parse import MAX_BLOCK_BYTES, Block, parse_block
 from vbatch.io.evt.settle import Settler
 from vbatch.io.evt.shapes import ShapeBook
@@ -35,13 +36,17 @@ class EvtLineParser:
         self._settler = Settler(options, source_name, self.stats)
 
     @property
-    def on_skip(self) -> Callable[[dict[str, object]], None] | None:
-        """Called with each skipped bad line (as its dead-letter record), under SKIP."""
-        return self._settler.on_skip
+    def on_skip(self) -> Callable[[BadRecord], None] | None:
+        """Called with each skipped bad line, under SKIP."""
+        return self._settler.letters.on_skip
 
     @on_skip.setter
-    def on_skip(self, hook: Callable[[dict[str, object]], None] | None) -> None:
-        self._settler.on_skip = hook
+    def on_skip(self, hook: Callable[[BadRecord], None] | None) -> None:
+        self._settler.letters.on_skip = hook
+
+    def close(self) -> None:
+        """Close the dead-letter file, if one was written."""
+        self._settler.close()
 
     def parse(
         self,
