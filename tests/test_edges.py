@@ -64,3 +64,17 @@ def test_late_events_are_dropped_and_counted() -> None:
     result = run([(0, "a", 1.0), (5000, "a", 2.0), (10, "a", 3.0)])
     assert [r["n"] for r in result["Stats"].to_pylist()] == [1, 1]
     assert result.summary.late_events == 2  # one for the window, one for the session
+
+
+def test_an_error_while_running_points_into_the_program_with_or_without_contexts() -> None:
+    program = vbatch.compile("context c\nstream S = E .context(c)\n    .where(s > 1)", "p.vpl")
+    table = pa.table({"_ts": [1, 2], "event_type": ["E", "E"], "s": ["a", "b"]})
+    for contexts in (True, False):
+        try:
+            program.simulate(table, contexts=contexts)
+        except vbatch.VbatchError as err:
+            lines = err.render().splitlines()
+        else:
+            raise AssertionError("a string compared with an int must fail")
+        assert lines[0].startswith("p.vpl:3:12: cannot evaluate `s > 1`")
+        assert lines[1:3] == ["    3 |     .where(s > 1)", "      |            ^^^^^"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from vbatch.errors import InputError, VbatchError
+from vbatch.errors import InputError
 from vbatch.io import open_events
 from vbatch.io.source import DEFAULT_BATCH_SIZE, InputChunk, ReadOptions
 from vbatch.lang import compile_text
@@ -142,10 +142,7 @@ def compile(source: str, name: str = "<string>") -> CompiledProgram:  # noqa: A0
     ('c',)
     """
     program = compile_text(source, name)
-    try:
-        return CompiledProgram(program, plan_program(program))
-    except VbatchError as err:
-        raise err.with_source(name, source) from None
+    return CompiledProgram(program, plan_program(program))
 
 
 def load(path: str | Path) -> CompiledProgram:

@@ -56,30 +56,11 @@ def read_program_text(path: Path) -> str:
         raise InputError(f"cannot read: {err}", path=str(path)) from None
 
 
-class ProgramSource:
-    """The program file a command reads, remembered so later errors can point into it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.text: str | None = None
-
-    def read(self) -> str:
-        """The file's text (InputError, exit 2, if it cannot be read)."""
-        self.text = read_program_text(self.path)
-        return self.text
-
-
-def run_guarded(action: Callable[[], T], source: ProgramSource | None = None) -> T:
-    """Run a command body; a VbatchError becomes its message on stderr and its exit code.
-
-    `source` (the program file) lets errors found while running point into it.
-    """
+def run_guarded(action: Callable[[], T]) -> T:
+    """Run a command body; a VbatchError becomes its message on stderr and its exit code."""
     try:
         return action()
     except VbatchError as err:
-        located = source is not None and source.text is not None and err.span is not None
-        if located and err.source_name is None:
-            err.with_source(str(source.path), source.text)  # type: ignore[union-attr]
         sys.stdout.flush()
         typer.echo(err.render(), err=True)
         raise typer.Exit(err.exit_code) from None
@@ -94,10 +75,8 @@ def check(file: ProgramFile) -> None:
 
     Exit codes: 0 valid, 1 syntax or validation error, 2 file missing or unreadable.
     """
-    source = ProgramSource(file)
-
     def body() -> None:
-        program = compile_text(source.read(), str(file))
+        program = compile_text(read_program_text(file), str(file))
         plan_program(program)
         typer.echo("Syntax OK")
         typer.echo(f"Streams:   {len(program.streams)}")
@@ -105,7 +84,7 @@ def check(file: ProgramFile) -> None:
         typer.echo(f"Events:    {len(program.events)}")
         typer.echo(f"Constants: {len(program.constants)}")
 
-    run_guarded(body, source)
+    run_guarded(body)
 
 
 @app.command("parse")
@@ -298,12 +277,10 @@ def simulate(
     Exit codes: 0 ok, 1 invalid program, 2 bad input or unreadable file, 3 bad
     configuration, 4 runtime failure.
     """
-    source = ProgramSource(program)
-
     def body() -> None:
         from vbatch.runtime.simulate import SimulateOptions, run_simulate
 
-        checked = compile_text(source.read(), str(program))
+        checked = compile_text(read_program_text(program), str(program))
         read = _read_options(
             checked, on_error, dead_letter,
             batch_size=batch_size, event_type=event_type, time_column=time_column,
@@ -327,7 +304,7 @@ def simulate(
             typer.echo(f"Duration:         {summary.seconds * 1000:.1f} ms")
             typer.echo(f"Event rate:       {summary.rate:,.0f} events/s")
 
-    run_guarded(body, source)
+    run_guarded(body)
 
 
 def _read_options(
@@ -424,12 +401,10 @@ def run(
     SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
     2 unreadable input file, 3 bad configuration, 4 runtime failure.
     """
-    source = ProgramSource(file)
-
     def body() -> None:
         from vbatch.runtime.live import LiveOptions, LiveRun
 
-        checked = compile_text(source.read(), str(file))
+        checked = compile_text(read_program_text(file), str(file))
         # A live run never stops on bad input; --on-error skip adds the dead-letter file.
         read = replace(
             _read_options(checked, on_error, dead_letter, batch_size=batch_size),
@@ -461,7 +436,7 @@ def run(
             f" {figures.bad_records} bad records"
         )
 
-    run_guarded(body, source)
+    run_guarded(body)
 
 
 def main() -> None:

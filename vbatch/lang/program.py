@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
-from vbatch.errors import Span
+from vbatch.errors import Span, VbatchError
 from vbatch.lang import ast
 
 
@@ -116,6 +118,15 @@ class Program:
     events: tuple[EventSchema, ...]
     constants: tuple[tuple[str, object], ...]
     streams: tuple[Stream, ...]
+
+    @contextmanager
+    def errors_point_here(self) -> Iterator[None]:
+        """Errors raised inside (planning, running) show this program's file and line."""
+        try:
+            yield
+        except VbatchError as err:
+            err.with_source(self.source_name, self.text)
+            raise
 
     def stream(self, name: str) -> Stream:
         """The stream called `name`."""

@@ -25,8 +25,9 @@ def plan_program(program: Program) -> LogicalPlan:
     """The logical plan, after checking that the streams can be placed in their contexts."""
     from vbatch.plan.physical import place
 
-    plan = build_plan(program)
-    place(plan, {c.name: c.cores for c in program.contexts})
+    with program.errors_point_here():
+        plan = build_plan(program)
+        place(plan, {c.name: c.cores for c in program.contexts})
     return plan
 
 

@@ -170,7 +170,8 @@ class LiveRun:
         # hand-off from waiting out the default 5 ms.
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         try:
-            self.runner.run(self._items(), self._deliver)
+            with self.options.program.errors_point_here():
+                self.runner.run(self._items(), self._deliver)
             self.sink.close()
         except BaseException:
             self.sink.abort()

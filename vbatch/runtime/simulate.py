@@ -139,7 +139,8 @@ class Simulation:
 
     def run(self, chunks: Iterable[InputChunk]) -> Summary:
         """Replay every chunk, then flush; returns the summary figures."""
-        self.runner.run(self._paced(chunks), self._deliver)
+        with self.program.errors_point_here():
+            self.runner.run(self._paced(chunks), self._deliver)
         return self.summary(cross_context_targets(self.plan))
 
     def _paced(self, chunks: Iterable[InputChunk]) -> Iterator[InputChunk]:
