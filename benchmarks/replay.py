@@ -12,8 +12,8 @@ import time
 
 from benchmarks.peers.run import own_peak_mib
 from vbatch.api import declared_schemas, load
+from vbatch.app.simulate import SimulateOptions, run_simulate
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ReadOptions
-from vbatch.runtime.simulate import SimulateOptions, run_simulate
 
 
 def main() -> None:

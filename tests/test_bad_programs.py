@@ -269,12 +269,12 @@ BAD_PROGRAMS = [
         None,
     ),
     (
-        "event E:\n  a: int\nstream X = F",
+        "event Reading:\n  a: int\nstream X = Readng",
         CheckError,
         3,
         12,
-        "unknown stream or event type `F`",
-        "declare it with `event Name:`",
+        "unknown stream or event type `Readng`",
+        "did you mean `Reading`?",
     ),
     (
         "stream ValidReadings = S .emit(a: a)\nstream W = ValidReading",

@@ -19,8 +19,9 @@ import vbatch
 from vbatch.api import CompiledProgram
 from vbatch.io.source import ReadOptions
 from vbatch.io.table import TableReader
-from vbatch.runtime.pipeline import EmitKind, TraceOptions
-from vbatch.runtime.simulate import LocalRunner, Simulation
+from vbatch.kernels.protocol import EmitKind
+from vbatch.runtime.replay import Simulation
+from vbatch.runtime.runners import LocalRunner
 
 WINDOWS = st.one_of(
     st.sampled_from(["500ms", "1s", "tumbling 2s"]),
@@ -157,9 +158,9 @@ def engine_rows(
 ) -> dict[str, list[dict]]:
     """Every stream's output rows, `_seq` included, as the engine computes them."""
     sink = _Rows()
-    runner = LocalRunner(program.plan, TraceOptions())
+    runner = LocalRunner(program.physical)
     reader = TableReader(as_table(rows, encoded), ReadOptions(batch_size=batch_size))
-    Simulation(program.program, program.plan, runner, [sink]).run(reader)
+    Simulation(program.physical, runner, [sink]).run(reader)
     return sink.rows
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from vbatch.io.ingest import Ingest, Lines, LineSplitter, Refused
+from vbatch.io.live.ingest import Ingest, Lines, LineSplitter, Refused
 from vbatch.io.source import MAX_LINE_BYTES
 from vbatch.runtime.live import joined_blocks
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import EXAMPLES
 
 import vbatch
+from vbatch.html import program_html, result_html, window_text
 from vbatch.lang.parser import format_duration
-from vbatch.notebook import program_html, result_html, window_text
 
 
 def _require(module: str):  # noqa: ANN202 - a module
@@ -240,9 +240,11 @@ def test_a_result_shows_itself_as_result_html() -> None:
     ],
 )
 def test_window_text(program: str, text: str) -> None:
-    stream = vbatch.compile(f"stream S = {program} .aggregate(n: count())").program.streams[0]
+    stream = vbatch.compile(f"stream S = {program} .aggregate(n: count())").plan.streams[0]
+    window = stream.window
 
-    assert window_text(stream.window, stream.watermark_ms) == text
+    assert window is not None
+    assert window_text(window.window, window.watermark_ms) == text
 
 
 @pytest.mark.parametrize(

@@ -8,40 +8,19 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from vbatch.app.sinks import CollectSink
 from vbatch.errors import InputError
+from vbatch.figures import Summary
 from vbatch.io import open_events
-from vbatch.io.source import DEFAULT_BATCH_SIZE, InputChunk, ReadOptions
+from vbatch.io.source import DEFAULT_BATCH_SIZE, ReadOptions
 from vbatch.lang import compile_text
 from vbatch.lang.program import Program
 from vbatch.plan.build import plan_program
+from vbatch.plan.explain import explain
 from vbatch.plan.logical import LogicalPlan
-from vbatch.render import Summary
-from vbatch.runtime.outputs import machine_columns
-from vbatch.runtime.pipeline import EmitKind, Emitted, TraceOptions
-from vbatch.runtime.simulate import Simulation, make_runner
-
-
-class CollectSink:
-    """Keeps every stream's outputs in memory, for the Python API."""
-
-    def __init__(self, plan: LogicalPlan) -> None:
-        self.batches: dict[str, list[pa.RecordBatch]] = {s.name: [] for s in plan.streams}
-
-    def chunk(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
-        """Keep the output batches."""
-        for item in emitted:
-            if item.kind is EmitKind.OUTPUT:
-                self.batches[item.stream].append(machine_columns(item.batch))
-
-    def tables(self) -> dict[str, pa.Table]:
-        """One table per stream (a stream without outputs gets an empty `_ts` table)."""
-        result = {}
-        for name, batches in self.batches.items():
-            if batches:
-                result[name] = pa.Table.from_batches(batches).combine_chunks()
-            else:
-                result[name] = pa.table({"_ts": pa.array([], pa.int64())})
-        return result
+from vbatch.plan.physical import PhysicalPlan
+from vbatch.runtime.replay import Simulation
+from vbatch.runtime.runners import make_runner
 
 
 @dataclass(frozen=True)
@@ -74,22 +53,35 @@ class Result(Mapping[str, pa.Table]):
         return f"Result({counts})"
 
     def _repr_html_(self) -> str:
-        from vbatch.notebook import result_html
+        from vbatch.html import result_html
 
         return result_html(self)
 
 
 @dataclass(frozen=True)
 class CompiledProgram:
-    """A checked and planned VPL program."""
+    """A checked, typed and placed VPL program."""
 
     program: Program
-    plan: LogicalPlan = field(repr=False)
+    physical: PhysicalPlan = field(repr=False)
 
     def _repr_html_(self) -> str:
-        from vbatch.notebook import program_html
+        from vbatch.html import program_html
 
         return program_html(self)
+
+    @property
+    def plan(self) -> LogicalPlan:
+        """The logical plan: every stream's ports and operators."""
+        return self.physical.logical
+
+    def explain(self) -> str:
+        """The physical plan as text: per process its streams, then the queues between them.
+
+        >>> print(compile("stream S = E .where(x > 1)", "p.vpl").explain().splitlines()[0])
+        Plan of p.vpl: 1 stream, 1 process
+        """
+        return explain(self.physical, self.program.source_name)
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -125,14 +117,17 @@ class CompiledProgram:
             time_column=time_column,
             schemas=declared_schemas(self.program),
         )
+        physical = self.physical if contexts else plan_program(self.program, contexts=False)
         reader = open_events(events, options)
-        collect = CollectSink(self.plan)
-        runner = make_runner(self.program, self.plan, TraceOptions(), contexts=contexts)
+        collect = CollectSink(physical.logical)
+        runner = make_runner(physical)
+        simulation = Simulation(physical, runner, [collect], None, len(self.program.contexts))
         try:
-            summary = Simulation(self.program, self.plan, runner, [collect]).run(reader)
+            with self.program.errors_point_here():
+                summary = simulation.run(reader)
         finally:
             runner.close()
-        return Result(collect.tables(), summary, reader.stats.bad_records)
+        return Result(collect.tables(runner.schemas()), summary, reader.stats.bad_records)
 
 
 def compile(source: str, name: str = "<string>") -> CompiledProgram:  # noqa: A001

@@ -75,6 +75,7 @@ def check(file: ProgramFile) -> None:
 
     Exit codes: 0 valid, 1 syntax or validation error, 2 file missing or unreadable.
     """
+
     def body() -> None:
         program = compile_text(read_program_text(file), str(file))
         plan_program(program)
@@ -83,6 +84,23 @@ def check(file: ProgramFile) -> None:
         typer.echo(f"Contexts:  {len(program.contexts)}")
         typer.echo(f"Events:    {len(program.events)}")
         typer.echo(f"Constants: {len(program.constants)}")
+
+    run_guarded(body)
+
+
+@app.command("explain")
+def explain_command(file: ProgramFile) -> None:
+    """Print the physical plan: per process its streams and operators, then the queues
+    between processes with the event types, streams and fields that cross them.
+
+    Exit codes: 0 ok, 1 syntax or validation error, 2 file missing or unreadable.
+    """
+
+    def body() -> None:
+        from vbatch.plan.explain import explain
+
+        program = compile_text(read_program_text(file), str(file))
+        typer.echo(explain(plan_program(program), str(file)), nl=False)
 
     run_guarded(body)
 
@@ -277,8 +295,9 @@ def simulate(
     Exit codes: 0 ok, 1 invalid program, 2 bad input or unreadable file, 3 bad
     configuration, 4 runtime failure.
     """
+
     def body() -> None:
-        from vbatch.runtime.simulate import SimulateOptions, run_simulate
+        from vbatch.app.simulate import SimulateOptions, run_simulate
 
         checked = compile_text(read_program_text(program), str(program))
         read = _read_options(
@@ -401,8 +420,10 @@ def run(
     SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
     2 unreadable input file, 3 bad configuration, 4 runtime failure.
     """
+
     def body() -> None:
-        from vbatch.runtime.live import LiveOptions, LiveRun
+        from vbatch.app.live import LiveOptions, LiveRun
+        from vbatch.io.live import SourceSpec
 
         checked = compile_text(read_program_text(file), str(file))
         # A live run never stops on bad input; --on-error skip adds the dead-letter file.
@@ -414,13 +435,14 @@ def run(
         use_stdin = stdin if stdin is not None else (follow is None and not any(endpoints))
         if follow is not None and not follow.is_file():
             raise InputError("no such file to follow", path=str(follow))
+        specs = [SourceSpec("stdin")] if use_stdin else []
+        specs += [SourceSpec("follow", follow)] if follow is not None else []
+        servers = zip(("tcp", "http"), endpoints, strict=True)
+        specs += [SourceSpec(kind, at) for kind, at in servers if at is not None]
         options = LiveOptions(
             program=checked,
             read=read,
-            stdin=use_stdin,
-            follow=follow,
-            tcp=endpoints[0],
-            http=endpoints[1],
+            sources=tuple(specs),
             linger_ms=linger,
             output=output,
             metrics_port=metrics_port if metrics else None,

@@ -157,3 +157,13 @@ class EngineError(VbatchError):
     """The engine failed while running a valid program (a worker died, a kernel raised)."""
 
     exit_code = 4
+
+
+class EvaluationError(EngineError):
+    """An expression could not be computed over the rows that reached it (a kernel failed)."""
+
+
+class SchemaError(VbatchError):
+    """The rows that reach a stream do not fit its program (a field missing or mistyped)."""
+
+    exit_code = 1

@@ -14,29 +14,9 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from vbatch.runtime.pipeline import StreamCounters
+from vbatch.figures import COORDINATOR_LABEL, InputFigures, LinkFigures, StreamCounters
 
-COORDINATOR_LABEL = "coordinator"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-@dataclass(frozen=True)
-class LinkFigures:
-    """A queue between two processes, as the metrics see it."""
-
-    source: str
-    target: str
-    fill: Callable[[], float]
-    blocked_seconds: Callable[[], float]
-
-
-@dataclass
-class InputFigures:
-    """What the live input has done so far."""
-
-    events: int = 0
-    bad_records: int = 0
-    batches: int = 0
 
 
 @dataclass

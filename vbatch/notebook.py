@@ -1,25 +1,20 @@
-"""Jupyter support: the `%%vpl` cell magic and the HTML views of programs and results.
+"""Jupyter support: the `%%vpl` cell magic (the HTML views are in `vbatch/html.py`).
 
-`%load_ext vbatch` registers the magic. IPython is imported only when the magic runs, so
-`program_html` and `result_html` (behind `_repr_html_`) work in any front end.
+`%load_ext vbatch` registers the magic. IPython is imported only when the magic runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from vbatch.api import CompiledProgram, Result, compile
 from vbatch.errors import InputError, VbatchError
+from vbatch.html import DEFAULT_ROWS, program_html, program_text, result_html
 from vbatch.io.source import DEFAULT_BATCH_SIZE
-from vbatch.lang.parser import format_duration
-from vbatch.lang.program import Context, Stream, WindowKind, WindowSpec
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -27,7 +22,6 @@ if TYPE_CHECKING:
 
 CELL = "cell"  # the file name VPL errors give a %%vpl cell
 DEFAULT_NAME = "_vpl"
-DEFAULT_ROWS = 10
 
 USAGE = """\
 %%vpl [EVENTS] [--as NAME] [--program NAME] [--event-type TYPE] [--time-column COLUMN]
@@ -167,149 +161,3 @@ def _at_least(least: int) -> Callable[[str], int]:
         return value
 
     return parse
-
-
-# --- programs ---------------------------------------------------------------------------------
-
-
-def program_text(program: CompiledProgram) -> str:
-    """One line: the program's streams and contexts."""
-    contexts = ", ".join(program.contexts) or "none"
-    return f"VPL program: streams {', '.join(program.streams)}; contexts {contexts}"
-
-
-def program_html(program: CompiledProgram) -> str:
-    """An HTML table of the streams (source, context, window, keys, emit target) and contexts.
-
-    >>> "<td>Hot</td>" in program_html(compile("stream Hot = SensorReading .where(value > 50)"))
-    True
-    """
-    checked = program.program
-    heading = (
-        f"<p><strong>VPL program</strong> <code>{_e(checked.source_name)}</code>: "
-        f"{_plural(len(checked.streams), 'stream')}, {_contexts_html(checked.contexts)}</p>"
-    )
-    header = ("stream", "reads", "context", "window", "partition by", "emits to")
-    rows = [_stream_cells(s) for s in checked.streams]
-    source = f"<details><summary>source</summary><pre>{_e(checked.text)}</pre></details>"
-    return f'<div class="vbatch-program">{heading}{_table(header, rows)}{source}</div>'
-
-
-def _contexts_html(contexts: tuple[Context, ...]) -> str:
-    if not contexts:
-        return "no contexts"
-    names = ", ".join(_e(c.name) + _cores(c) for c in contexts)
-    return f"{_plural(len(contexts), 'context')} ({names})"
-
-
-def _cores(context: Context) -> str:
-    if context.cores is None:
-        return ""
-    return " on cores " + ", ".join(str(core) for core in context.cores)
-
-
-def _stream_cells(stream: Stream) -> list[str]:
-    return [
-        stream.name,
-        f"{stream.source} ({stream.source_kind.value})",
-        stream.context or "",
-        window_text(stream.window, stream.watermark_ms),
-        ", ".join(stream.partition_keys),
-        stream.emit_context or "",
-    ]
-
-
-def window_text(window: WindowSpec | None, watermark_ms: int = 0) -> str:
-    """A window as a person reads it: `tumbling 30s`, `sliding 5m every 1m`, `session gap 5s`."""
-    if window is None:
-        return ""
-    text = _WINDOW_TEXT[window.kind](window)
-    return text + (f", out of order {format_duration(watermark_ms)}" if watermark_ms else "")
-
-
-def _time_window(w: WindowSpec) -> str:
-    size, every = format_duration(w.size), format_duration(w.slide)
-    return f"tumbling {size}" if w.is_tumbling else f"sliding {size} every {every}"
-
-
-def _count_window(w: WindowSpec) -> str:
-    return f"count {w.size}" if w.is_tumbling else f"count {w.size} every {w.slide}"
-
-
-_WINDOW_TEXT: dict[WindowKind, Callable[[WindowSpec], str]] = {
-    WindowKind.TIME: _time_window,
-    WindowKind.COUNT: _count_window,
-    WindowKind.SESSION: lambda w: f"session gap {format_duration(w.size)}",
-}
-
-
-# --- results ----------------------------------------------------------------------------------
-
-
-def result_html(result: Result, rows: int = DEFAULT_ROWS) -> str:
-    """The run's figures, then per stream its row count and first `rows` rows as a table.
-
-    >>> result = compile("stream Hot = SensorReading .where(value > 50)").simulate(
-    ...     "examples/first_context.evt")
-    >>> "<strong>Hot</strong>: 3 rows" in result_html(result)
-    True
-    """
-    parts = [f"<p>{_e(summary_text(result))}</p>"]
-    parts += [_stream_html(name, table, rows) for name, table in result.items()]
-    return f'<div class="vbatch-result">{"".join(parts)}</div>'
-
-
-def summary_text(result: Result) -> str:
-    """`7 events in 0.009 s (778 events/s) · 3 contexts used · 8 cross-context events`."""
-    s = result.summary
-    rate = f" ({s.rate:,.0f} events/s)" if s.seconds > 0 else ""
-    figures = [f"{s.events:,} events in {s.seconds:.3g} s{rate}"]
-    optional = [
-        (s.contexts_used, "context", " used"),
-        (s.cross_context_events, "cross-context event", ""),
-        (s.sessions_closed, "session", " closed"),
-        (s.late_events, "late event", " dropped"),
-        (result.bad_records, "bad record", ""),
-    ]
-    figures += [_plural(n, noun) + verb for n, noun, verb in optional if n]
-    return " · ".join(figures)
-
-
-def _stream_html(name: str, table: pa.Table, rows: int) -> str:
-    heading = f"<p><strong>{_e(name)}</strong>: {_plural(table.num_rows, 'row')}</p>"
-    if table.num_rows == 0 or rows == 0:
-        return heading
-    shown = table.slice(0, rows)
-    columns = [column.to_pylist() for column in shown.columns]
-    body = [[_value_text(v) for v in row] for row in zip(*columns, strict=True)]
-    more = f"<p>first {rows} of {table.num_rows:,} rows</p>" if table.num_rows > rows else ""
-    return heading + _table(shown.column_names, body) + more
-
-
-def _value_text(value: object) -> str:
-    return _VALUE_TEXT.get(type(value), str)(value)
-
-
-_VALUE_TEXT: dict[type, Callable[[Any], str]] = {
-    type(None): lambda v: "null",
-    bool: lambda v: "true" if v else "false",
-    float: lambda v: repr(round(v, 4)),
-    list: lambda v: "[" + ", ".join(_value_text(x) for x in v) + "]",
-}
-
-
-# --- HTML -------------------------------------------------------------------------------------
-
-
-def _table(header: Sequence[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)

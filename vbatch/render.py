@@ -13,34 +13,14 @@ Rules (docs/console.md explains them):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from vbatch.figures import Summary
 from vbatch.io.source import EventBatch, InputChunk
-from vbatch.lang.program import SourceKind, WindowKind
+from vbatch.kernels.protocol import EmitKind
 from vbatch.plan.logical import LogicalPlan, StreamPlan
 from vbatch.runtime.order import Keys, event_keys, merge_order, row_keys
-from vbatch.runtime.pipeline import EmitKind, Emitted
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Figures for the closing block of a run."""
-
-    events: int
-    streams: int
-    contexts_declared: int
-    contexts_used: int
-    cross_context_events: int | None
-    sessions_closed: int | None
-    late_events: int = 0
-    bad_records: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        """Events per second (0 when the run took no measurable time)."""
-        return self.events / self.seconds if self.seconds > 0 else 0.0
+from vbatch.runtime.pipeline import Emitted
 
 
 def format_value(value: object, quote: bool = True) -> str:
@@ -91,9 +71,7 @@ class ConsoleRenderer:
         self.verbose = verbose
         self.quiet = quiet
         self.streams = {s.name: s for s in plan.streams}
-        self.per_event = any(
-            s.source_kind is SourceKind.EVENT and s.is_per_event for s in plan.streams
-        )
+        self.per_event = any(s.reads_events and s.is_per_event for s in plan.streams)
         self.section: str | None = None
         self.alerts: list[str] = []
 
@@ -124,8 +102,8 @@ class ConsoleRenderer:
         self.write(f"Contexts used:    {summary.contexts_used}\n")
         if summary.cross_context_events is not None:
             self.write(f"Cross-context events: {summary.cross_context_events}\n")
-        if summary.sessions_closed is not None:
-            self.write(f"Sessions closed:  {summary.sessions_closed}\n")
+        for noun, count in summary.window_counts:
+            self.write(f"{noun.capitalize() + 's closed:':<17} {count}\n")
         if summary.late_events:
             self.write(f"Late events dropped: {summary.late_events}\n")
         if summary.bad_records:
@@ -143,7 +121,9 @@ class ConsoleRenderer:
         first, last = chunk.first_seq + 1, chunk.first_seq + chunk.count
         types = {b.event_type for b in chunk.batches}
         contexts = {
-            s.context for s in self.plan.streams if s.source in types and s.context is not None
+            s.context
+            for s in self.plan.streams
+            if s.context is not None and any(i.name in types for i in s.inputs)
         }
         label = f"[{first:>3}-{last}] {chunk.count} events"
         if not contexts:
@@ -206,7 +186,7 @@ class ConsoleRenderer:
     def _window(self, stream: StreamPlan, row: dict, names: list[str]) -> tuple[None, str]:
         window = stream.window
         assert window is not None
-        tag = "session" if window.window.kind is WindowKind.SESSION else "window"
+        tag = window.window.facts.label
         fields = [name for name, _ in window.outputs]
         label = ""
         if window.keys:

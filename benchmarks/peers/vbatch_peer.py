@@ -21,7 +21,7 @@ def missing() -> str | None:
 
 def warm_up() -> None:
     """Import the engine and its kernels before the clock starts."""
-    import vbatch.runtime.simulate  # noqa: F401
+    import vbatch.app.simulate  # noqa: F401
 
 
 class KeepSink:
@@ -32,8 +32,8 @@ class KeepSink:
 
     def chunk(self, chunk: object, emitted: list) -> None:
         """Keep the wanted streams' output batches."""
-        from vbatch.runtime.outputs import machine_columns
-        from vbatch.runtime.pipeline import EmitKind
+        from vbatch.app.sinks import machine_columns
+        from vbatch.kernels.protocol import EmitKind
 
         for item in emitted:
             if item.kind is EmitKind.OUTPUT and item.stream in self.batches:
@@ -45,17 +45,19 @@ def compute(workload: str, path: Path, options: dict) -> dict[str, list[pa.Recor
     from vbatch.api import declared_schemas, load
     from vbatch.io import open_events
     from vbatch.io.source import ReadOptions
-    from vbatch.runtime.pipeline import TraceOptions
-    from vbatch.runtime.simulate import Simulation, make_runner
+    from vbatch.plan.build import plan_program
+    from vbatch.runtime.replay import Simulation
+    from vbatch.runtime.runners import make_runner
 
     work = WORKLOADS[workload]
     compiled = load(work.program)
     contexts = "no-contexts" not in options["options"]
     reader = open_events(path, ReadOptions(schemas=declared_schemas(compiled.program)))
     sink = KeepSink(tuple(work.streams))
-    runner = make_runner(compiled.program, compiled.plan, TraceOptions(), contexts=contexts)
+    physical = plan_program(compiled.program, contexts=contexts)
+    runner = make_runner(physical)
     try:
-        Simulation(compiled.program, compiled.plan, runner, [sink]).run(reader)
+        Simulation(physical, runner, [sink]).run(reader)
     finally:
         runner.close()
     return sink.batches

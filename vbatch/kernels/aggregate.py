@@ -2,7 +2,8 @@
 
 Every accumulator folds rows into its state in arrival order (`ufunc.at`), so the result
 does not depend on how the input was cut into batches. Each has `grow`, `update`,
-`merge` (for sessions that join), `finish` and `reset`.
+`merge` (for sessions that join), `finish` and `reset`. Its output type is fixed when it
+is made, from the plan's result type and its argument's Arrow type.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vbatch.errors import CheckError
 from vbatch.kernels.expr import plain
 from vbatch.kernels.rowlog import RowLog
 from vbatch.kernels.slots import SlotPool, ValueStore, add_counts, grow_array
-from vbatch.lang.functions import Aggregate
-from vbatch.lang.printer import print_expr
-from vbatch.plan.logical import AggregateCall
+from vbatch.kernels.types import arrow_type, vtype_of
+from vbatch.plan.aggregates import AggFunc, AggregateCall, result_type
+from vbatch.plan.types import VType
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -36,11 +36,19 @@ def first_occurrences(slots: np.ndarray, scratch: np.ndarray) -> np.ndarray:
 
 
 class Accumulator:
-    """Base: the per-slot state of one aggregate call."""
+    """Base: the per-slot state of one aggregate call over arguments of `arg_type`."""
 
-    def __init__(self, call: AggregateCall) -> None:
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
         self.call = call
         self.capacity = 0
+        self.arg_type = plain_type(arg_type) if arg_type is not None else None
+        arg = vtype_of(self.arg_type) if self.arg_type is not None else None
+        result = result_type(call, arg)
+        if result is VType.LIST:
+            self.output_type = pa.list_(self.arg_type or pa.null())
+        else:
+            self.output_type = arrow_type(result, self.arg_type)
+        self.ints = self.output_type == pa.int64()
 
     def grow(self, capacity: int) -> None:
         """Make room for `capacity` slots."""
@@ -65,18 +73,9 @@ class Accumulator:
     def _numbers(
         self, slots: np.ndarray, values: pa.Array
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(slots, numbers, seqs mask) for the non-null rows; rejects non-numeric input."""
-        values = plain(values)
-        kind = values.type
-        if pa.types.is_boolean(kind):
+        """(slots, numbers, seqs mask) for the non-null rows (the plan checked the type)."""
+        if pa.types.is_boolean(values.type) or pa.types.is_null(values.type):
             values = pc.cast(values, pa.int64())
-        elif not (
-            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
-        ):
-            arg = print_expr(self.call.arg) if self.call.arg is not None else ""
-            msg = f"`{self.call.func.value}({arg})` needs numbers, but `{arg}` holds {kind}"
-            span = self.call.arg.span if self.call.arg is not None else None
-            raise CheckError(msg, span, hint="use first(), last(), collect() or count() instead")
         if values.null_count:
             valid = np.asarray(values.is_valid())
             numbers = pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
@@ -84,11 +83,16 @@ class Accumulator:
         return slots, values.to_numpy(zero_copy_only=False), np.ones(len(slots), bool)
 
 
+def plain_type(dtype: pa.DataType) -> pa.DataType:
+    """Dictionary-encoded values are kept decoded in window state."""
+    return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+
+
 class CountAccumulator(Accumulator):
     """count() counts rows; count(x) counts rows where x is not null."""
 
-    def __init__(self, call: AggregateCall) -> None:
-        super().__init__(call)
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
+        super().__init__(call, arg_type)
         self.count = np.zeros(0, np.int64)
 
     def grow(self, capacity: int) -> None:
@@ -113,63 +117,49 @@ class CountAccumulator(Accumulator):
 class SumAccumulator(Accumulator):
     """sum(x) and avg(x): a running sum and count of non-null values."""
 
-    def __init__(self, call: AggregateCall) -> None:
-        super().__init__(call)
-        self.total: np.ndarray | None = None
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
+        super().__init__(call, arg_type)
+        self.dtype = np.dtype(np.int64 if self.ints else np.float64)
+        self.total = np.zeros(0, self.dtype)
         self.seen = np.zeros(0, np.int64)
 
     def grow(self, capacity: int) -> None:
         super().grow(capacity)
         self.seen = grow_array(self.seen, capacity, 0)
-        if self.total is not None:
-            self.total = grow_array(self.total, capacity, 0)
+        self.total = grow_array(self.total, capacity, 0)
 
     def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
         assert values is not None
         slots, numbers, _ = self._numbers(slots, values)
-        total = self._state(numbers.dtype)
-        if total.dtype.kind == "f" and numbers.dtype.kind != "f":
-            numbers = numbers.astype(np.float64)
-        np.add.at(total, slots, numbers)
+        np.add.at(self.total, slots, numbers.astype(self.dtype, copy=False))
         add_counts(self.seen, slots)
 
-    def _state(self, dtype: np.dtype) -> np.ndarray:
-        wanted = np.float64 if dtype.kind == "f" or self.call.func is Aggregate.AVG else np.int64
-        if self.total is None:
-            self.total = np.zeros(self.capacity, wanted)
-        elif self.total.dtype != wanted and wanted == np.float64:
-            self.total = self.total.astype(np.float64)
-        return self.total
-
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
-        if self.total is not None:
-            self.total[dst] += self.total[src]
+        self.total[dst] += self.total[src]
         self.seen[dst] += self.seen[src]
 
     def finish(self, slots: np.ndarray) -> pa.Array:
         empty = self.seen[slots] == 0
-        if self.total is None:
-            kind = pa.float64() if self.call.func is Aggregate.AVG else pa.int64()
-            return pa.nulls(len(slots), kind)
         total = self.total[slots]
-        if self.call.func is Aggregate.AVG:
+        if self.call.func is AggFunc.AVG:
             with np.errstate(invalid="ignore", divide="ignore"):
                 total = total / self.seen[slots]
-        return pa.array(total, mask=empty)
+        return pa.array(total, type=self.output_type, mask=empty)
 
     def reset(self, slots: np.ndarray) -> None:
-        if self.total is not None:
-            self.total[slots] = 0
+        self.total[slots] = 0
         self.seen[slots] = 0
 
 
 class ExtremeAccumulator(Accumulator):
     """min(x) / max(x) over numbers."""
 
-    def __init__(self, call: AggregateCall) -> None:
-        super().__init__(call)
-        self.is_min = call.func is Aggregate.MIN
-        self.best: np.ndarray | None = None
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
+        super().__init__(call, arg_type)
+        self.is_min = call.func is AggFunc.MIN
+        self.dtype = np.dtype(np.int64 if self.ints else np.float64)
+        self.identity = self._identity(self.dtype)
+        self.best = np.zeros(0, self.dtype)
         self.seen = np.zeros(0, np.int64)
         self.ufunc = np.minimum if self.is_min else np.maximum
 
@@ -181,33 +171,23 @@ class ExtremeAccumulator(Accumulator):
     def grow(self, capacity: int) -> None:
         super().grow(capacity)
         self.seen = grow_array(self.seen, capacity, 0)
-        if self.best is not None:
-            self.best = grow_array(self.best, capacity, self._identity(self.best.dtype))
+        self.best = grow_array(self.best, capacity, self.identity)
 
     def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
         assert values is not None
         slots, numbers, _ = self._numbers(slots, values)
-        dtype = np.dtype(np.float64 if numbers.dtype.kind == "f" else np.int64)
-        if self.best is None:
-            self.best = np.full(self.capacity, self._identity(dtype), dtype)
-        elif self.best.dtype != dtype and dtype.kind == "f":
-            self.best = np.where(self.seen > 0, self.best, self._identity(dtype)).astype(dtype)
-        self.ufunc.at(self.best, slots, numbers.astype(self.best.dtype, copy=False))
+        self.ufunc.at(self.best, slots, numbers.astype(self.dtype, copy=False))
         add_counts(self.seen, slots)
 
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
-        if self.best is not None:
-            self.best[dst] = self.ufunc(self.best[dst], self.best[src])
+        self.best[dst] = self.ufunc(self.best[dst], self.best[src])
         self.seen[dst] += self.seen[src]
 
     def finish(self, slots: np.ndarray) -> pa.Array:
-        if self.best is None:
-            return pa.nulls(len(slots), pa.float64())
-        return pa.array(self.best[slots], mask=self.seen[slots] == 0)
+        return pa.array(self.best[slots], type=self.output_type, mask=self.seen[slots] == 0)
 
     def reset(self, slots: np.ndarray) -> None:
-        if self.best is not None:
-            self.best[slots] = self._identity(self.best.dtype)
+        self.best[slots] = self.identity
         self.seen[slots] = 0
 
 
@@ -218,11 +198,11 @@ class SpreadAccumulator(Accumulator):
     sequential sum.
     """
 
-    _SAMPLE = {Aggregate.STDDEV_SAMP, Aggregate.VAR_SAMP}
-    _ROOT = {Aggregate.STDDEV, Aggregate.STDDEV_POP, Aggregate.STDDEV_SAMP}
+    _SAMPLE = {AggFunc.STDDEV_SAMP, AggFunc.VAR_SAMP}
+    _ROOT = {AggFunc.STDDEV, AggFunc.STDDEV_POP, AggFunc.STDDEV_SAMP}
 
-    def __init__(self, call: AggregateCall) -> None:
-        super().__init__(call)
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
+        super().__init__(call, arg_type)
         self.n = np.zeros(0, np.int64)
         self.shift = np.zeros(0, np.float64)
         self.s1 = np.zeros(0, np.float64)
@@ -268,7 +248,7 @@ class SpreadAccumulator(Accumulator):
         with np.errstate(invalid="ignore", divide="ignore"):
             variance = np.maximum((s2 - s1 * s1 / n) / denominator, 0.0)
         result = np.sqrt(variance) if self.call.func in self._ROOT else variance
-        return pa.array(result, mask=denominator <= 0)
+        return pa.array(result, type=pa.float64(), mask=denominator <= 0)
 
     def reset(self, slots: np.ndarray) -> None:
         self.n[slots] = 0
@@ -279,12 +259,12 @@ class SpreadAccumulator(Accumulator):
 class EdgeAccumulator(Accumulator):
     """first(x) / last(x): the value of the earliest / latest arrival in the window."""
 
-    def __init__(self, call: AggregateCall) -> None:
-        super().__init__(call)
-        self.is_first = call.func is Aggregate.FIRST
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
+        super().__init__(call, arg_type)
+        self.is_first = call.func is AggFunc.FIRST
         self.seq = np.zeros(0, np.int64)
         self.store = ValueStore()
-        self.value_type: pa.DataType = pa.null()
+        self.value_type: pa.DataType = self.arg_type or pa.null()
         self.ufunc = np.minimum if self.is_first else np.maximum
         self.empty = INT64_MAX if self.is_first else -1
 
@@ -320,11 +300,12 @@ class EdgeAccumulator(Accumulator):
 class LoggedAccumulator(Accumulator):
     """collect, percentile and count(distinct): they keep the window's values in a row log."""
 
-    def __init__(self, call: AggregateCall) -> None:
-        super().__init__(call)
-        self.log = RowLog()
+    def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
+        super().__init__(call, arg_type)
         self.pool: SlotPool | None = None
-        self.value_type: pa.DataType = pa.null()
+        self.value_type: pa.DataType = self.arg_type or pa.null()
+        numbers = call.func is AggFunc.PERCENTILE
+        self.log = RowLog(pa.float64() if numbers else self.value_type)
 
     def attach(self, pool: SlotPool) -> None:
         """Use the slot pool's generation numbers to tell reused slots apart."""
@@ -341,7 +322,7 @@ class LoggedAccumulator(Accumulator):
         values = plain(values)
         if pa.types.is_null(self.value_type):
             self.value_type = values.type
-        if self.call.func is Aggregate.PERCENTILE:
+        if self.call.func is AggFunc.PERCENTILE:
             slots, numbers, valid = self._numbers(slots, values)
             values = pa.array(numbers.astype(np.float64, copy=False))
             seqs = seqs[valid]
@@ -355,34 +336,34 @@ class LoggedAccumulator(Accumulator):
 
     def finish(self, slots: np.ndarray) -> pa.Array:
         groups = self.log.take_groups(slots, self.generation)
-        if self.call.func is Aggregate.COLLECT:
+        if self.call.func is AggFunc.COLLECT:
             return groups.as_lists(self.value_type)
-        if self.call.func is Aggregate.COUNT_DISTINCT:
+        if self.call.func is AggFunc.COUNT_DISTINCT:
             return groups.distinct_counts()
         assert self.call.param is not None
         return groups.percentiles(self.call.param)
 
 
-_ACCUMULATORS: dict[Aggregate, type[Accumulator]] = {
-    Aggregate.COUNT: CountAccumulator,
-    Aggregate.SUM: SumAccumulator,
-    Aggregate.AVG: SumAccumulator,
-    Aggregate.MIN: ExtremeAccumulator,
-    Aggregate.MAX: ExtremeAccumulator,
-    Aggregate.STDDEV: SpreadAccumulator,
-    Aggregate.STDDEV_POP: SpreadAccumulator,
-    Aggregate.STDDEV_SAMP: SpreadAccumulator,
-    Aggregate.VARIANCE: SpreadAccumulator,
-    Aggregate.VAR_POP: SpreadAccumulator,
-    Aggregate.VAR_SAMP: SpreadAccumulator,
-    Aggregate.FIRST: EdgeAccumulator,
-    Aggregate.LAST: EdgeAccumulator,
-    Aggregate.COLLECT: LoggedAccumulator,
-    Aggregate.PERCENTILE: LoggedAccumulator,
-    Aggregate.COUNT_DISTINCT: LoggedAccumulator,
+_ACCUMULATORS: dict[AggFunc, type[Accumulator]] = {
+    AggFunc.COUNT: CountAccumulator,
+    AggFunc.SUM: SumAccumulator,
+    AggFunc.AVG: SumAccumulator,
+    AggFunc.MIN: ExtremeAccumulator,
+    AggFunc.MAX: ExtremeAccumulator,
+    AggFunc.STDDEV: SpreadAccumulator,
+    AggFunc.STDDEV_POP: SpreadAccumulator,
+    AggFunc.STDDEV_SAMP: SpreadAccumulator,
+    AggFunc.VARIANCE: SpreadAccumulator,
+    AggFunc.VAR_POP: SpreadAccumulator,
+    AggFunc.VAR_SAMP: SpreadAccumulator,
+    AggFunc.FIRST: EdgeAccumulator,
+    AggFunc.LAST: EdgeAccumulator,
+    AggFunc.COLLECT: LoggedAccumulator,
+    AggFunc.PERCENTILE: LoggedAccumulator,
+    AggFunc.COUNT_DISTINCT: LoggedAccumulator,
 }
 
 
-def make_accumulator(call: AggregateCall) -> Accumulator:
-    """The accumulator for one aggregate call."""
-    return _ACCUMULATORS[call.func](call)
+def make_accumulator(call: AggregateCall, arg_type: pa.DataType | None) -> Accumulator:
+    """The accumulator for one aggregate call over arguments of `arg_type`."""
+    return _ACCUMULATORS[call.func](call, arg_type)

@@ -1,26 +1,27 @@
-"""Expressions over whole Arrow columns: an AST expression compiles once to a column function."""
+"""Plan expressions over whole Arrow columns: each compiles once to a function of a batch.
+
+Operators and scalar functions are one table keyed by `Fn` (`_FUNCTIONS`); a node
+compiles to a closure over its children's closures, so a batch is evaluated with one
+`pyarrow.compute` call per node and no Python work per row.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import singledispatch
 from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vbatch.errors import CheckError, Span
-from vbatch.lang import ast
-from vbatch.lang.printer import print_expr
+from vbatch.errors import EvaluationError
+from vbatch.plan.expr import AggValue, Apply, Col, Fn, ListLit, Lit, PExpr
 
 Value: TypeAlias = Any  # a pa.Array, pa.ChunkedArray or pa.Scalar: pyarrow is untyped
 ColumnFn = Callable[[pa.RecordBatch], Value]
 
-
-class FieldMissing(CheckError):
-    """An expression names a field the rows do not have."""
+AGG_COLUMN = "__agg{}"  # where a window keeps the value of its aggregate i
 
 
 @dataclass(frozen=True)
@@ -28,23 +29,27 @@ class CompiledExpr:
     """A compiled expression: call it on a batch to get one value per row."""
 
     fn: ColumnFn
-    expr: ast.Expr
+    expr: PExpr
 
     def __call__(self, batch: pa.RecordBatch) -> pa.Array:
-        value = _guarded(self.fn, batch, self.expr.span, self.expr)
+        try:
+            value = self.fn(batch)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            msg = f"cannot evaluate `{self.expr.text}`: {_arrow_reason(err)}"
+            raise EvaluationError(msg, self.expr.span, hint=_type_hint(batch, self.expr)) from err
         return as_array(value, batch.num_rows)
 
     @property
     def text(self) -> str:
         """The expression as VPL text."""
-        return print_expr(self.expr)
+        return self.expr.text
 
 
-def compile_expr(expr: ast.Expr) -> CompiledExpr:
-    """Compile an expression to a function of a RecordBatch.
+def compile_expr(expr: PExpr) -> CompiledExpr:
+    """Compile a plan expression to a function of a RecordBatch.
 
-    >>> from vbatch.lang.parser import parse
-    >>> e = parse("const x = a + 1").statements[0].value
+    >>> from vbatch.plan.types import VType
+    >>> e = Apply(Fn.ADD, (Col("a"), Lit(1, VType.INT)))
     >>> compile_expr(e)(pa.record_batch({"a": [1, 2]})).to_pylist()
     [2, 3]
     """
@@ -69,14 +74,6 @@ def as_array(value: Value, length: int) -> pa.Array:
     return value
 
 
-def _guarded(fn: ColumnFn, batch: pa.RecordBatch, span: Span, expr: ast.Expr) -> Value:
-    try:
-        return fn(batch)
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as err:
-        msg = f"cannot evaluate `{print_expr(expr)}`: {_arrow_reason(err)}"
-        raise CheckError(msg, span, hint=_type_hint(batch, expr)) from err
-
-
 def _arrow_reason(err: Exception) -> str:
     text = str(err).splitlines()[0]
     if "no kernel matching input types" in text:
@@ -84,84 +81,56 @@ def _arrow_reason(err: Exception) -> str:
     return text
 
 
-def _type_hint(batch: pa.RecordBatch, expr: ast.Expr) -> str | None:
-    names = sorted(_names(expr) & set(batch.schema.names))
+def _type_hint(batch: pa.RecordBatch, expr: PExpr) -> str | None:
+    names = sorted(expr.fields() & set(batch.schema.names))
     if not names:
         return None
     types = ", ".join(f"`{n}` is {batch.schema.field(n).type}" for n in names)
     return f"field types here: {types}"
 
 
-def _names(expr: ast.Expr) -> set[str]:
-    if isinstance(expr, ast.Name):
-        return {expr.name}
-    found: set[str] = set()
-    for child in vars(expr).values():
-        if isinstance(child, ast.Expr):
-            found |= _names(child)
-        elif isinstance(child, tuple):
-            for c in child:
-                if isinstance(c, ast.Expr):
-                    found |= _names(c)
-    return found
-
-
 # ---- compilation -------------------------------------------------------------
 
 
-@singledispatch
-def _compile(expr: object) -> ColumnFn:
-    raise TypeError(f"cannot compile {type(expr).__name__}")
+def _compile(expr: PExpr) -> ColumnFn:
+    if isinstance(expr, Col):
+        return _column(expr.name, expr)
+    if isinstance(expr, AggValue):
+        return _column(AGG_COLUMN.format(expr.index), expr)
+    if isinstance(expr, Lit):
+        scalar = pa.scalar(expr.value)
+        return lambda batch: scalar
+    if isinstance(expr, ListLit):
+        values = pa.array(list(expr.values))
+        listed = pa.scalar(values.to_pylist(), pa.list_(values.type))
+        return lambda batch: listed
+    assert isinstance(expr, Apply)
+    if expr.fn in _SPECIAL:
+        return _SPECIAL[expr.fn](expr)
+    fn = _FUNCTIONS[expr.fn]
+    args = [_compile(a) for a in expr.args]
+    if expr.fn in _DICTIONARY_AWARE:
+        return lambda batch: fn(*(a(batch) for a in args))
+    return lambda batch: fn(*(plain(a(batch)) for a in args))
 
 
-@_compile.register
-def _(expr: ast.Literal) -> ColumnFn:
-    scalar = pa.scalar(expr.value)
-    return lambda batch: scalar
-
-
-@_compile.register
-def _(expr: ast.Duration) -> ColumnFn:
-    scalar = pa.scalar(expr.millis, pa.int64())
-    return lambda batch: scalar
-
-
-@_compile.register
-def _(expr: ast.Name) -> ColumnFn:
-    name = expr.name
-
+def _column(name: str, expr: PExpr) -> ColumnFn:
     def column(batch: pa.RecordBatch) -> Value:
         index = batch.schema.get_field_index(name)
         if index < 0:
             fields = ", ".join(n for n in batch.schema.names if not n.startswith("_")) or "none"
-            msg = f"unknown field `{name}`"
-            raise FieldMissing(msg, expr.span, hint=f"the rows here have: {fields}")
+            msg = f"unknown field `{expr.text}`"
+            raise EvaluationError(msg, expr.span, hint=f"the rows here have: {fields}")
         return batch.column(index)
 
     return column
 
 
-@_compile.register
-def _(expr: ast.ListExpr) -> ColumnFn:
-    values = pa.array([_literal_value(i) for i in expr.items])
-    scalar = pa.scalar(values.to_pylist(), pa.list_(values.type))
-    return lambda batch: scalar
-
-
-def _literal_value(expr: ast.Expr) -> object:
-    if isinstance(expr, ast.Literal):
-        return expr.value
-    if isinstance(expr, ast.Duration):
-        return expr.millis
-    raise CheckError("list items must be constants", expr.span)
-
-
-@_compile.register
-def _(expr: ast.Interpolation) -> ColumnFn:
-    parts = [p if isinstance(p, str) else _compile(p) for p in expr.parts]
+def _concat(expr: Apply) -> ColumnFn:
+    parts = [_compile(p) for p in expr.args]
 
     def join(batch: pa.RecordBatch) -> Value:
-        pieces = [pa.scalar(p) if isinstance(p, str) else _to_text(p(batch)) for p in parts]
+        pieces = [to_text(p(batch)) for p in parts]
         if len(pieces) == 1:
             return pieces[0]
         return pc.binary_join_element_wise(
@@ -171,23 +140,25 @@ def _(expr: ast.Interpolation) -> ColumnFn:
     return join
 
 
-def _to_text(value: Value) -> Value:
+def to_text(value: Value) -> Value:
+    """Values as strings, as `+` with a string and interpolation show them."""
     value = plain(value)
     if isinstance(value, pa.Scalar):
-        return pa.scalar("null" if not value.is_valid else str(value.as_py()))
+        if not value.is_valid:
+            return pa.scalar("null")
+        if pa.types.is_boolean(value.type):
+            return pa.scalar("true" if value.as_py() else "false")
+        return pa.scalar(str(value.as_py()))
     if pa.types.is_string(value.type) or pa.types.is_large_string(value.type):
         return value
     if pa.types.is_boolean(value.type):
         return pc.if_else(value, "true", "false")
+    if pa.types.is_null(value.type):
+        return pc.cast(value, pa.string())
     return pc.cast(value, pa.string())
 
 
-@_compile.register
-def _(expr: ast.Unary) -> ColumnFn:
-    operand = _compile(expr.operand)
-    if expr.op is ast.UnaryOp.NOT:
-        return lambda batch: pc.invert(plain(operand(batch)))
-    return lambda batch: pc.negate(plain(operand(batch)))
+_SPECIAL: dict[Fn, Callable[[Apply], ColumnFn]] = {Fn.CONCAT: _concat}
 
 
 def _true_divide(left: Value, right: Value) -> Value:
@@ -195,7 +166,7 @@ def _true_divide(left: Value, right: Value) -> Value:
 
 
 def _as_float(value: Value) -> Value:
-    if pa.types.is_integer(value.type):
+    if pa.types.is_integer(value.type) or pa.types.is_null(value.type):
         return pc.cast(value, pa.float64())
     return value
 
@@ -224,7 +195,7 @@ def _numeric(value: Value, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _add(left: Value, right: Value) -> Value:
     if _is_text(left) or _is_text(right):
-        return pc.binary_join_element_wise(_to_text(left), _to_text(right), "")
+        return pc.binary_join_element_wise(to_text(left), to_text(right), "")
     return pc.add(left, right)
 
 
@@ -233,8 +204,6 @@ def _is_text(value: Value) -> bool:
 
 
 def _in(left: Value, right: Value) -> Value:
-    if not isinstance(right, pa.Scalar) or not pa.types.is_list(right.type):
-        raise pa.ArrowInvalid("`in` needs a list such as [1, 2, 3] on its right")
     return pc.is_in(left, value_set=right.values)
 
 
@@ -243,17 +212,13 @@ def _coded_equal(invert: bool) -> Callable[[Value, Value], Value]:
     plain_op = pc.not_equal if invert else pc.equal
 
     def compare(left: Value, right: Value) -> Value:
-        if isinstance(right, pa.Scalar) and _is_coded(left):
+        if isinstance(right, pa.Scalar) and isinstance(left, pa.DictionaryArray):
             return _compare_codes(left, right, invert)
-        if isinstance(left, pa.Scalar) and _is_coded(right):
+        if isinstance(left, pa.Scalar) and isinstance(right, pa.DictionaryArray):
             return _compare_codes(right, left, invert)
-        return plain_op(left, right)
+        return plain_op(plain(left), plain(right))
 
     return compare
-
-
-def _is_coded(value: Value) -> bool:
-    return isinstance(value, pa.DictionaryArray)
 
 
 def _compare_codes(column: pa.DictionaryArray, constant: pa.Scalar, invert: bool) -> Value:
@@ -267,111 +232,79 @@ def _compare_codes(column: pa.DictionaryArray, constant: pa.Scalar, invert: bool
     return test(column.indices, pa.scalar(where, column.indices.type))
 
 
-_BINARY: dict[ast.BinaryOp, Callable[[Value, Value], Value]] = {
-    ast.BinaryOp.ADD: _add,
-    ast.BinaryOp.SUB: pc.subtract,
-    ast.BinaryOp.MUL: pc.multiply,
-    ast.BinaryOp.DIV: _true_divide,
-    ast.BinaryOp.MOD: _modulo,
-    ast.BinaryOp.EQ: _coded_equal(invert=False),
-    ast.BinaryOp.NE: _coded_equal(invert=True),
-    ast.BinaryOp.LT: pc.less,
-    ast.BinaryOp.LE: pc.less_equal,
-    ast.BinaryOp.GT: pc.greater,
-    ast.BinaryOp.GE: pc.greater_equal,
-    ast.BinaryOp.AND: pc.and_kleene,
-    ast.BinaryOp.OR: pc.or_kleene,
-    ast.BinaryOp.IN: _in,
-    ast.BinaryOp.NOT_IN: lambda left, right: pc.invert(_in(left, right)),
-}
+def _ordered(op: Callable[[Value, Value], Value]) -> Callable[[Value, Value], Value]:
+    """Arrow orders dictionary-encoded values without decoding them, when both sides allow."""
 
+    def compare(left: Value, right: Value) -> Value:
+        try:
+            return op(left, right)
+        except pa.ArrowNotImplementedError:
+            return op(plain(left), plain(right))
 
-@_compile.register
-def _(expr: ast.Binary) -> ColumnFn:
-    null_test = _null_comparison(expr)
-    if null_test is not None:
-        return null_test
-    left = _compile(expr.left)
-    right = _compile(expr.right)
-    op = _BINARY[expr.op]
-    if expr.op in _DICTIONARY_AWARE:
-        return lambda batch: op(left(batch), right(batch))
-    return lambda batch: op(plain(left(batch)), plain(right(batch)))
-
-
-# Arrow compares and looks up dictionary-encoded values without decoding them.
-_DICTIONARY_AWARE = {
-    ast.BinaryOp.EQ,
-    ast.BinaryOp.NE,
-    ast.BinaryOp.LT,
-    ast.BinaryOp.LE,
-    ast.BinaryOp.GT,
-    ast.BinaryOp.GE,
-    ast.BinaryOp.IN,
-    ast.BinaryOp.NOT_IN,
-}
-
-
-def _null_comparison(expr: ast.Binary) -> ColumnFn | None:
-    """`x == null` tests for null (and `!=` for a value) rather than yielding null."""
-    if expr.op not in (ast.BinaryOp.EQ, ast.BinaryOp.NE):
-        return None
-    sides = [expr.left, expr.right]
-    nulls = [isinstance(s, ast.Literal) and s.value is None for s in sides]
-    if not any(nulls):
-        return None
-    other = _compile(sides[1] if nulls[0] else sides[0])
-    test = pc.is_null if expr.op is ast.BinaryOp.EQ else pc.is_valid
-    return lambda batch: test(other(batch))
-
-
-# ---- scalar functions ----------------------------------------------------------
+    return compare
 
 
 def _round(value: Value, digits: Value | None = None) -> Value:
-    ndigits = 0 if digits is None else int(digits.as_py())  # type: ignore[union-attr]
+    ndigits = 0 if digits is None else int(digits.as_py())
     return pc.round(value, ndigits=ndigits, round_mode="half_towards_infinity")
 
 
 def _pattern_fn(fn: Callable[..., Value]) -> Callable[[Value, Value], Value]:
     def call(text: Value, pattern: Value) -> Value:
-        if not isinstance(pattern, pa.Scalar):
-            raise pa.ArrowInvalid("the second argument must be a constant string")
         return fn(text, pattern=pattern.as_py())
 
     return call
 
 
-_SCALAR_FUNCTIONS: dict[str, Callable[..., Value]] = {
-    "abs": pc.abs,
-    "round": _round,
-    "floor": pc.floor,
-    "ceil": pc.ceil,
-    "sqrt": lambda v: pc.sqrt(_as_float(v)),
-    "exp": pc.exp,
-    "ln": pc.ln,
-    "log10": pc.log10,
-    "pow": lambda a, b: pc.power(_as_float(a), b),
-    "len": pc.utf8_length,
-    "upper": pc.utf8_upper,
-    "lower": pc.utf8_lower,
-    "trim": pc.utf8_trim_whitespace,
-    "contains": _pattern_fn(pc.match_substring),
-    "starts_with": _pattern_fn(pc.starts_with),
-    "ends_with": _pattern_fn(pc.ends_with),
-    "coalesce": pc.coalesce,
-    "to_string": _to_text,
-    "to_int": lambda v: pc.cast(v, pa.int64(), safe=False),
-    "to_float": lambda v: pc.cast(v, pa.float64()),
-    "is_null": pc.is_null,
+def _coalesce(*values: Value) -> Value:
+    if any(pa.types.is_floating(v.type) for v in values):
+        values = tuple(_as_float(v) for v in values)
+    return pc.coalesce(*values)
+
+
+_FUNCTIONS: dict[Fn, Callable[..., Value]] = {
+    Fn.ADD: _add,
+    Fn.SUB: pc.subtract,
+    Fn.MUL: pc.multiply,
+    Fn.DIV: _true_divide,
+    Fn.MOD: _modulo,
+    Fn.EQ: _coded_equal(invert=False),
+    Fn.NE: _coded_equal(invert=True),
+    Fn.LT: _ordered(pc.less),
+    Fn.LE: _ordered(pc.less_equal),
+    Fn.GT: _ordered(pc.greater),
+    Fn.GE: _ordered(pc.greater_equal),
+    Fn.AND: pc.and_kleene,
+    Fn.OR: pc.or_kleene,
+    Fn.IN: _in,
+    Fn.NOT_IN: lambda left, right: pc.invert(_in(left, right)),
+    Fn.NOT: pc.invert,
+    Fn.NEG: pc.negate,
+    Fn.IS_NULL: pc.is_null,
+    Fn.IS_VALID: pc.is_valid,
+    Fn.FN_IS_NULL: pc.is_null,
+    Fn.ABS: pc.abs,
+    Fn.ROUND: _round,
+    Fn.FLOOR: lambda v: pc.floor(_as_float(v)),
+    Fn.CEIL: lambda v: pc.ceil(_as_float(v)),
+    Fn.SQRT: lambda v: pc.sqrt(_as_float(v)),
+    Fn.EXP: lambda v: pc.exp(_as_float(v)),
+    Fn.LN: lambda v: pc.ln(_as_float(v)),
+    Fn.LOG10: lambda v: pc.log10(_as_float(v)),
+    Fn.POW: lambda a, b: pc.power(_as_float(a), _as_float(b)),
+    Fn.LEN: pc.utf8_length,
+    Fn.UPPER: pc.utf8_upper,
+    Fn.LOWER: pc.utf8_lower,
+    Fn.TRIM: pc.utf8_trim_whitespace,
+    Fn.CONTAINS: _pattern_fn(pc.match_substring),
+    Fn.STARTS_WITH: _pattern_fn(pc.starts_with),
+    Fn.ENDS_WITH: _pattern_fn(pc.ends_with),
+    Fn.COALESCE: _coalesce,
+    Fn.TO_STRING: to_text,
+    Fn.TO_INT: lambda v: pc.cast(v, pa.int64(), safe=False),
+    Fn.TO_FLOAT: lambda v: pc.cast(v, pa.float64()),
 }
 
-
-@_compile.register
-def _(expr: ast.Call) -> ColumnFn:
-    fn = _SCALAR_FUNCTIONS.get(expr.func)
-    if fn is None:
-        msg = f"`{expr.func}(...)` cannot be computed per row"
-        raise CheckError(msg, expr.span, hint="aggregates belong inside `.aggregate(...)`")
-    args = [_compile(a) for a in expr.args]
-    return lambda batch: fn(*(plain(a(batch)) for a in args))
+# Arrow compares and looks up dictionary-encoded values without decoding them.
+_DICTIONARY_AWARE = {Fn.EQ, Fn.NE, Fn.LT, Fn.LE, Fn.GT, Fn.GE, Fn.IN, Fn.NOT_IN, Fn.IS_NULL,
+                     Fn.IS_VALID, Fn.FN_IS_NULL}  # fmt: skip

@@ -1,69 +1,41 @@
-"""Filter kernel: keep rows where a condition holds, and say why the others were dropped."""
+"""Filter kernel: keep the rows of a batch where a condition holds."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vbatch.kernels.expr import compile_expr
-from vbatch.lang import ast
-from vbatch.lang.printer import print_expr
-
-_NEGATED = {
-    ast.BinaryOp.GT: ast.BinaryOp.LE,
-    ast.BinaryOp.GE: ast.BinaryOp.LT,
-    ast.BinaryOp.LT: ast.BinaryOp.GE,
-    ast.BinaryOp.LE: ast.BinaryOp.GT,
-    ast.BinaryOp.EQ: ast.BinaryOp.NE,
-    ast.BinaryOp.NE: ast.BinaryOp.EQ,
-    ast.BinaryOp.IN: ast.BinaryOp.NOT_IN,
-    ast.BinaryOp.NOT_IN: ast.BinaryOp.IN,
-}
+from vbatch.kernels.expr import CompiledExpr, compile_expr
+from vbatch.kernels.protocol import Frame, Stateless
+from vbatch.plan.expr import PExpr
 
 
-def conjuncts(expr: ast.Expr) -> list[ast.Expr]:
-    """`a and b and c` → [a, b, c]."""
-    if isinstance(expr, ast.Binary) and expr.op is ast.BinaryOp.AND:
-        return conjuncts(expr.left) + conjuncts(expr.right)
-    return [expr]
+def condition_mask(condition: CompiledExpr, batch: pa.RecordBatch) -> pa.Array:
+    """True for the rows where `condition` holds (null counts as false)."""
+    result = condition(batch)
+    if not pa.types.is_boolean(result.type):
+        result = pc.cast(result, pa.bool_())
+    return pc.fill_null(result, False)
 
 
-def negation_text(expr: ast.Expr) -> str:
-    """VPL text saying that `expr` did not hold: `value > 0` → `value <= 0`."""
-    if isinstance(expr, ast.Binary) and expr.op in _NEGATED:
-        return print_expr(replace(expr, op=_NEGATED[expr.op]))
-    if isinstance(expr, ast.Unary) and expr.op is ast.UnaryOp.NOT:
-        return print_expr(expr.operand)
-    return print_expr(ast.Unary(ast.UnaryOp.NOT, expr))
+class FilterKernel(Stateless):
+    """`.where` / `.having`: the rows where the condition is true.
 
+    Before a window, the frame's positions follow the kept rows, so the window still
+    knows where each one stood among the source rows that moved the watermark.
+    """
 
-class FilterKernel:
-    """Keeps the rows of a batch where the condition is true (null counts as false)."""
-
-    def __init__(self, condition: ast.Expr) -> None:
+    def __init__(self, condition: PExpr, schema: pa.Schema) -> None:
         self.condition = compile_expr(condition)
-        self.parts = [compile_expr(c) for c in conjuncts(condition)]
-        self.reasons = pa.array([negation_text(c) for c in conjuncts(condition)])
+        self.schema = schema
 
-    def mask(self, batch: pa.RecordBatch) -> pa.Array:
-        """True for the rows that pass."""
-        result = self.condition(batch)
-        if not pa.types.is_boolean(result.type):
-            result = pc.cast(result, pa.bool_())
-        return pc.fill_null(result, False)
-
-    def explain(self, batch: pa.RecordBatch, mask: pa.Array) -> tuple[np.ndarray, pa.Array]:
-        """For the dropped rows: their `_seq` and the first conjunct that failed, negated."""
-        dropped = pc.invert(mask)
-        rows = batch.filter(dropped)
-        failing = np.full(rows.num_rows, len(self.parts) - 1, np.int64)
-        decided = np.zeros(rows.num_rows, bool)
-        for i, part in enumerate(self.parts):
-            holds = np.asarray(pc.fill_null(part(rows), False), dtype=bool)
-            newly = ~holds & ~decided
-            failing[newly] = i
-            decided |= newly
-        return rows.column("_seq").to_numpy(), self.reasons.take(pa.array(failing))
+    def process(self, frame: Frame) -> Frame | None:
+        """The rows that pass."""
+        mask = condition_mask(self.condition, frame.batch)
+        batch = frame.batch.filter(mask)
+        if frame.tick is None:
+            return Frame(batch)
+        kept = np.asarray(mask, dtype=bool)
+        positions = np.flatnonzero(kept) if frame.positions is None else frame.positions[kept]
+        return Frame(batch, frame.tick, positions)

@@ -12,7 +12,8 @@ from vbatch.kernels.slots import owned_array
 class ValueCodes:
     """Codes for the values of one column; code i is the i-th distinct value ever seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, value_type: pa.DataType | None = None) -> None:
+        self.value_type = value_type or pa.null()
         self._known: pa.Array | None = None
         self.count = 0
         self._dictionary: pa.Array | None = None
@@ -59,7 +60,7 @@ class ValueCodes:
     def values(self, codes: np.ndarray) -> pa.Array:
         """The values behind `codes`."""
         if self._known is None:
-            return pa.array([], pa.null()).take(pa.array(codes, pa.int64()))
+            return pa.array([], self.value_type).take(pa.array(codes, pa.int64()))
         return self._known.take(pa.array(codes, pa.int64()))
 
     def _lookup(self, uniques: pa.Array) -> np.ndarray:
@@ -72,6 +73,8 @@ class ValueCodes:
         self.count += len(new_values)
         if self._known is None:
             self._known = new_values
+        elif self._known.type != new_values.type and pa.types.is_null(self._known.type):
+            self._known = pa.concat_arrays([self._known.cast(new_values.type), new_values])
         else:
             self._known = pa.concat_arrays([self._known, new_values])
 
@@ -92,10 +95,10 @@ class KeyEncoder:
     each level remembers, so the key values of a code are unpacked from them.
     """
 
-    def __init__(self, n_keys: int) -> None:
+    def __init__(self, n_keys: int, types: list[pa.DataType] | None = None) -> None:
         self.n_keys = n_keys
-        self._columns = [ValueCodes() for _ in range(n_keys)]
-        self._pairs = [ValueCodes() for _ in range(max(n_keys - 1, 0))]
+        self._columns = [ValueCodes(t) for t in (types or [None] * n_keys)]
+        self._pairs = [ValueCodes(pa.int64()) for _ in range(max(n_keys - 1, 0))]
 
     @property
     def count(self) -> int:

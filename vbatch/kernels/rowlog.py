@@ -57,7 +57,8 @@ class Groups:
 class RowLog:
     """Rows kept for open windows: slot, slot generation, arrival seq and value."""
 
-    def __init__(self) -> None:
+    def __init__(self, value_type: pa.DataType | None = None) -> None:
+        self.value_type = value_type or pa.null()
         self._slots: list[np.ndarray] = []
         self._gens: list[np.ndarray] = []
         self._seqs: list[np.ndarray] = []
@@ -67,6 +68,10 @@ class RowLog:
         self, slots: np.ndarray, gens: np.ndarray, seqs: np.ndarray, values: pa.Array
     ) -> None:
         """Add rows (one per slot entry); the values are copied."""
+        if values.type != self.value_type and pa.types.is_null(self.value_type):
+            # Values of a field no row had shown yet (a merge's input): nulls so far.
+            self.value_type = values.type
+            self._values = [v.cast(values.type) for v in self._values]
         self._slots.append(slots)
         self._gens.append(gens)
         self._seqs.append(seqs)
@@ -77,7 +82,8 @@ class RowLog:
             self._slots = [np.concatenate(self._slots)] if self._slots else [np.zeros(0, np.int64)]
             self._gens = [np.concatenate(self._gens)] if self._gens else [np.zeros(0, np.int64)]
             self._seqs = [np.concatenate(self._seqs)] if self._seqs else [np.zeros(0, np.int64)]
-            self._values = [pa.concat_arrays(self._values)] if self._values else [pa.nulls(0)]
+            empty = pa.array([], self.value_type)
+            self._values = [pa.concat_arrays(self._values)] if self._values else [empty]
         return self._slots[0], self._gens[0], self._seqs[0], self._values[0]
 
     def relabel(self, src: np.ndarray, dst: np.ndarray, generation: np.ndarray) -> None:

@@ -1,16 +1,23 @@
-"""The window-aggregate kernel: one loop for every window kind, driven by a windower."""
+"""The window-aggregate kernel: one loop for every window kind, driven by a windower.
+
+Which windows a row belongs to and when a window is complete are the windower's job
+(`WINDOWERS`, one per kind); what is kept per window is the accumulators' job
+(`aggregate.py`); this kernel only runs the steps a windower asks for.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from vbatch.kernels.aggregate import Accumulator, LoggedAccumulator, make_accumulator
+from vbatch.kernels.aggregate import Accumulator, LoggedAccumulator, make_accumulator, plain_type
 from vbatch.kernels.clock import Tick
-from vbatch.kernels.expr import CompiledExpr, compile_expr
+from vbatch.kernels.expr import AGG_COLUMN, CompiledExpr, compile_expr
 from vbatch.kernels.keys import KeyEncoder
+from vbatch.kernels.protocol import Frame, empty_batch
 from vbatch.kernels.sessions import SessionWindower
 from vbatch.kernels.slots import SlotPool
 from vbatch.kernels.windowers import (
@@ -23,24 +30,18 @@ from vbatch.kernels.windowers import (
     Step,
     TimeWindower,
 )
-from vbatch.lang.program import WindowKind, WindowSpec
-from vbatch.plan.build import AGG_COLUMN
 from vbatch.plan.logical import WindowAggregate
+from vbatch.plan.windows import Window, WindowKind
 
-ORDER_SHIFT = 40  # __ord = stream index << 40 | partition code
-WEND = "__wend"
-ORD = "__ord"
+PARTITION = "__part"  # a window row's partition, numbered in first-seen order
 
 Windower = TimeWindower | CountWindower | SessionWindower
 
-
-def make_windower(spec: WindowSpec, pool: SlotPool) -> Windower:
-    """The windower for a window spec."""
-    if spec.kind is WindowKind.SESSION:
-        return SessionWindower(pool, spec.size)
-    if spec.kind is WindowKind.COUNT:
-        return CountWindower(pool, spec.size, spec.slide)
-    return TimeWindower(pool, spec.size, spec.slide)
+WINDOWERS: dict[WindowKind, Callable[[Window, SlotPool], Windower]] = {
+    WindowKind.TIME: lambda w, pool: TimeWindower(pool, w.size, w.slide),
+    WindowKind.COUNT: lambda w, pool: CountWindower(pool, w.size, w.slide),
+    WindowKind.SESSION: lambda w, pool: SessionWindower(pool, w.size),
+}
 
 
 @dataclass
@@ -64,22 +65,30 @@ class WindowAggregateKernel:
 
     Output columns: `_ts` (window end), `_seq` (the arrival that closed the window), the
     `.aggregate` fields, partition keys not already named, `_window_start`, `_window_end`,
-    and the ordering columns `__wend` and `__ord`.
+    and `__part`, the window's partition in first-seen order (for the output order).
     """
 
-    def __init__(self, node: WindowAggregate, stream_index: int) -> None:
+    stateful = True
+
+    def __init__(self, node: WindowAggregate, schema: pa.Schema) -> None:
         self.node = node
-        self.stream_index = stream_index
-        self.keys = KeyEncoder(len(node.keys))
-        self.accumulators: list[Accumulator] = [make_accumulator(c) for c in node.aggregates]
+        self.inputs = self._compile_inputs()
+        empty = empty_batch(schema)
+        arg_types = [expr(empty).type for expr in self.inputs.exprs]
+        self.accumulators: list[Accumulator] = [
+            make_accumulator(c, None if i is None else arg_types[i])
+            for c, i in zip(node.aggregates, self.inputs.index, strict=True)
+        ]
+        key_types = [plain_type(schema.field(k).type) for k in node.keys]
+        self.keys = KeyEncoder(len(node.keys), key_types)
         self.pool = SlotPool(self._grow)
-        self.windower = make_windower(node.window, self.pool)
+        self.windower = WINDOWERS[node.window.kind](node.window, self.pool)
         for acc in self.accumulators:
             if isinstance(acc, LoggedAccumulator):
                 acc.attach(self.pool)
-        self.inputs = self._compile_inputs()
         self.outputs = [(name, compile_expr(expr)) for name, expr in node.outputs]
         self.stats = WindowStats()
+        self.schema = self._rows(empty_close()).schema
 
     def _compile_inputs(self) -> _Inputs:
         inputs = _Inputs()
@@ -101,23 +110,26 @@ class WindowAggregateKernel:
         if grow is not None:
             grow(capacity)
 
-    def process(
-        self, batch: pa.RecordBatch, tick: Tick, positions: np.ndarray | None = None
-    ) -> pa.RecordBatch | None:
-        """Fold a batch into its windows; return the rows of windows that closed.
-
-        `positions` says which of the tick's source rows the batch holds (None: all).
-        """
+    def process(self, frame: Frame) -> Frame | None:
+        """Fold the rows into their windows; the rows of windows that closed."""
+        batch, tick = frame.batch, frame.tick
+        assert tick is not None, "a window's rows carry the watermark's movement"
         if batch.num_rows == 0:
-            steps = self.windower.due(tick) if len(tick.seq) else []
-            return self._run(steps, None, [])
+            closed = self.advance(tick) if len(tick.seq) else None
+            return Frame(closed) if closed is not None else None
         codes = self.keys.encode([batch.column(k) for k in self.node.keys], batch.num_rows)
         seqs = batch.column("_seq").to_numpy()
-        rows = Rows(codes, batch.column("_ts").to_numpy(), seqs, tick.before_rows(positions))
+        ts = batch.column("_ts").to_numpy()
+        rows = Rows(codes, ts, seqs, tick.before_rows(frame.positions))
         values = [expr(batch) for expr in self.inputs.exprs]
         steps = self.windower.steps(rows, tick)
         self.stats.late_rows = self.windower.late_rows
-        return self._run(steps, rows, values)
+        closed = self._run(steps, rows, values)
+        return Frame(closed) if closed is not None else None
+
+    def advance(self, tick: Tick) -> pa.RecordBatch | None:
+        """Close the windows the watermark has passed."""
+        return self._run(self.windower.due(tick), None, [])
 
     def finish(self, end_seq: int) -> pa.RecordBatch | None:
         """Close every open window (end of input)."""
@@ -164,23 +176,40 @@ class WindowAggregateKernel:
 
     def _emit(self, step: Close) -> pa.RecordBatch:
         order = np.lexsort((step.codes, step.ends, step.trigger_seqs))
-        slots, codes = step.slots[order], step.codes[order]
-        ends, starts = step.ends[order], step.starts[order]
-        base = {AGG_COLUMN.format(i): acc.finish(slots) for i, acc in enumerate(self.accumulators)}
-        key_values = self.keys.key_values(codes)
+        ordered = Close(
+            step.slots[order],
+            step.codes[order],
+            step.starts[order],
+            step.ends[order],
+            step.trigger_seqs[order],
+        )
+        self.stats.windows_closed += len(ordered.slots)
+        return self._rows(ordered)
+
+    def _rows(self, step: Close) -> pa.RecordBatch:
+        """The output rows of closed windows, in the order given."""
+        base = {
+            AGG_COLUMN.format(i): acc.finish(step.slots) for i, acc in enumerate(self.accumulators)
+        }
+        key_values = self.keys.key_values(step.codes)
         base.update(zip(self.node.keys, key_values, strict=True))
-        base_batch = pa.RecordBatch.from_pydict(base) if base else None
+        base["_seq"] = pa.array(step.trigger_seqs, pa.int64())
+        base_batch = pa.RecordBatch.from_pydict(base)
         columns: dict[str, pa.Array] = {
-            "_ts": pa.array(ends, pa.int64()),
-            "_seq": pa.array(step.trigger_seqs[order], pa.int64()),
+            "_ts": pa.array(step.ends, pa.int64()),
+            "_seq": base["_seq"],
         }
         for name, expr in self.outputs:
-            columns[name] = expr(base_batch) if base_batch is not None else pa.nulls(len(slots))
+            columns[name] = expr(base_batch)
         for key, value in zip(self.node.keys, key_values, strict=True):
             columns.setdefault(key, value)
-        columns["_window_start"] = pa.array(starts, pa.int64())
-        columns["_window_end"] = pa.array(ends, pa.int64())
-        columns[WEND] = pa.array(ends, pa.int64())
-        columns[ORD] = pa.array((self.stream_index << ORDER_SHIFT) | codes, pa.int64())
-        self.stats.windows_closed += len(slots)
+        columns["_window_start"] = pa.array(step.starts, pa.int64())
+        columns["_window_end"] = pa.array(step.ends, pa.int64())
+        columns[PARTITION] = pa.array(step.codes, pa.int64())
         return pa.RecordBatch.from_pydict(columns)
+
+
+def empty_close() -> Close:
+    """No windows closing (for the output schema)."""
+    nothing = np.zeros(0, np.int64)
+    return Close(nothing, nothing, nothing, nothing, nothing)

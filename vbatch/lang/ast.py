@@ -292,15 +292,43 @@ class BindingDecl:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """`merge(A, B, stream S = C .where(...))`: the rows of several sources, in arrival order.
+
+    Items are source names (`str`) or inline stream declarations.
+    """
+
+    items: tuple[str | StreamDecl, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class StreamDecl:
-    """`stream Name = Source .op(...) ...`."""
+    """`stream Name = Source .op(...) ...`; the source is a name or a `merge(...)`."""
 
     name: str
-    source: str
+    source: str | Merge
     operations: tuple[Operation, ...]
     span: Span = _span()
     source_span: Span = _span()
     name_span: Span = _span()
+    item_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """The names this stream reads: its source, or each item of its merge."""
+        if isinstance(self.source, str):
+            return (self.source,)
+        return tuple(i if isinstance(i, str) else i.name for i in self.source.items)
+
+    def source_span_of(self, name: str) -> Span:
+        """Where `name` is written as one of this stream's sources."""
+        if isinstance(self.source, str):
+            return self.source_span
+        for item, span in zip(self.source.items, self.item_spans, strict=False):
+            if (item if isinstance(item, str) else item.name) == name:
+                return span
+        return self.source_span
 
 
 Statement = ContextDecl | EventDecl | BindingDecl | StreamDecl

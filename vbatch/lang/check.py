@@ -15,6 +15,7 @@ from vbatch.lang.program import (
     Program,
     SourceKind,
     Stream,
+    StreamInput,
 )
 from vbatch.lang.stream_state import StreamState
 
@@ -23,7 +24,7 @@ def check(module: ast.Module, source_name: str = "<input>", text: str = "") -> P
     """Validate a parsed module and resolve it into a Program.
 
     >>> from vbatch.lang.parser import parse
-    >>> check(parse("stream S = E .where(x > 1)")).streams[0].source
+    >>> check(parse("stream S = E .where(x > 1)")).streams[0].inputs[0].name
     'E'
     """
     try:
@@ -78,7 +79,21 @@ class _Checker:
             elif isinstance(statement, ast.BindingDecl):
                 self.constants[name] = self._binding(statement)
             else:
-                self.stream_decls[name] = statement
+                self._collect_stream(statement, seen)
+
+    def _collect_stream(self, decl: ast.StreamDecl, seen: dict[str, str]) -> None:
+        """A stream, after the streams declared inline in its `merge(...)`."""
+        if isinstance(decl.source, ast.Merge):
+            for item in decl.source.items:
+                if isinstance(item, str):
+                    continue
+                key = f"value:{item.name}"
+                if key in seen:
+                    msg = f"stream `{item.name}` is already declared as a {seen[key]}"
+                    raise CheckError(msg, item.name_span, hint="give each declaration its own name")
+                seen[key] = "stream"
+                self._collect_stream(item, seen)
+        self.stream_decls[decl.name] = decl
 
     def _context(self, decl: ast.ContextDecl) -> Context:
         cores: tuple[int, ...] | None = None
@@ -120,35 +135,56 @@ class _Checker:
         return fold(decl.value, self.constants)
 
     def _check_cycles(self) -> None:
-        for name, decl in self.stream_decls.items():
-            path = [name]
-            current = decl.source
-            while current in self.stream_decls:
-                if current in path:
-                    cycle = " → ".join([*path[path.index(current) :], current])
-                    msg = f"streams form a cycle: {cycle}"
-                    raise CheckError(msg, decl.source_span, hint="a stream cannot read itself")
+        """Streams read each other along a DAG (a depth-first search, without recursion)."""
+        done: set[str] = set()
+        for root in self.stream_decls:
+            if root in done:
+                continue
+            path: list[str] = [root]
+            on_path = {root}
+            stack = [iter(self._upstream(root))]
+            while stack:
+                current = next(stack[-1], None)
+                if current is None:
+                    stack.pop()
+                    done.add(path[-1])
+                    on_path.discard(path.pop())
+                    continue
+                if current in on_path:
+                    cycle = [*path[path.index(current) :], current]
+                    span = self.stream_decls[cycle[0]].source_span_of(cycle[1])
+                    msg = f"streams form a cycle: {' → '.join(cycle)}"
+                    raise CheckError(msg, span, hint="a stream cannot read itself")
+                if current in done:
+                    continue
                 path.append(current)
-                current = self.stream_decls[current].source
+                on_path.add(current)
+                stack.append(iter(self._upstream(current)))
+
+    def _upstream(self, name: str) -> list[str]:
+        names = self.stream_decls[name].source_names
+        return [n for n in names if n in self.stream_decls]
 
     def _check_emit_targets(self, streams: list[Stream]) -> None:
         by_name = {s.name: s for s in streams}
         for s in streams:
-            source = by_name.get(s.source)
-            if source is None or source.emit_context is None:
-                continue
-            if s.context != source.emit_context:
-                decl = self.stream_decls[s.name]
-                where = f"runs in `{s.context}`" if s.context else "has no `.context(...)`"
-                msg = f"`{s.name}` reads `{source.name}`, which emits to context "
-                msg += f"`{source.emit_context}`, but {where}"
-                hint = f"add `.context({source.emit_context})` to `{s.name}`"
-                raise CheckError(msg, decl.name_span, hint=hint)
+            for name in s.upstream():
+                self._check_emit_target(s, by_name[name])
+
+    def _check_emit_target(self, s: Stream, source: Stream) -> None:
+        if source.emit_context is None or s.context == source.emit_context:
+            return
+        decl = self.stream_decls[s.name]
+        where = f"runs in `{s.context}`" if s.context else "has no `.context(...)`"
+        msg = f"`{s.name}` reads `{source.name}`, which emits to context "
+        msg += f"`{source.emit_context}`, but {where}"
+        hint = f"add `.context({source.emit_context})` to `{s.name}`"
+        raise CheckError(msg, decl.name_span, hint=hint)
 
     # ---- streams -----------------------------------------------------------
 
     def _check_stream(self, index: int, decl: ast.StreamDecl) -> Stream:
-        kind, scope = self._source(decl)
+        inputs, scope = self._inputs(decl)
         state = StreamState(decl)
         operations: list[ast.Operation] = []
         for op in decl.operations:
@@ -163,30 +199,50 @@ class _Checker:
         return Stream(
             name=decl.name,
             index=index,
-            source=decl.source,
-            source_kind=kind,
+            inputs=inputs,
             context=state.context,
             operations=tuple(operations),
             partition_keys=state.partition_keys,
+            partition_span=state.partition_span,
             window=state.window,
             watermark_ms=state.watermark_ms,
             emit_context=state.emit_context,
             span=decl.span,
         )
 
-    def _source(self, decl: ast.StreamDecl) -> tuple[SourceKind, Scope]:
-        if decl.source in self.stream_decls:
-            fields = self.outputs.get(decl.source)
-            return SourceKind.STREAM, Scope(fields, f"stream `{decl.source}`")
-        if decl.source in self.events:
-            fields = tuple(name for name, _ in self.events[decl.source].fields)
-            return SourceKind.EVENT, Scope(fields, f"event `{decl.source}`")
-        if suggest(decl.source, self.stream_decls, cutoff=0.8) or self.events:
-            known = list(self.stream_decls) + list(self.events)
-            msg = f"unknown stream or event type `{decl.source}`"
-            hint = suggest(decl.source, known) or "declare it with `event Name:`"
-            raise CheckError(msg, decl.source_span, hint=hint)
-        return SourceKind.EVENT, Scope(None, f"event `{decl.source}`")
+    def _inputs(self, decl: ast.StreamDecl) -> tuple[tuple[StreamInput, ...], Scope]:
+        """What the stream reads, and the fields visible at its start."""
+        names = decl.source_names
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise CheckError(f"`merge` reads `{twice}` twice", decl.source_span_of(twice))
+        inputs, scopes = [], []
+        for name in names:
+            kind, scope = self._source(decl, name)
+            inputs.append(StreamInput(name, kind))
+            scopes.append(scope)
+        if len(scopes) == 1:
+            return tuple(inputs), scopes[0]
+        known = [sc.fields for sc in scopes]
+        merged = None if any(f is None for f in known) else tuple(dict.fromkeys(
+            field for fields in known for field in fields or ()
+        ))  # fmt: skip
+        return tuple(inputs), Scope(merged, f"the merge of {', '.join(names)}")
+
+    def _source(self, decl: ast.StreamDecl, name: str) -> tuple[SourceKind, Scope]:
+        if name in self.stream_decls:
+            fields = self.outputs.get(name)
+            return SourceKind.STREAM, Scope(fields, f"stream `{name}`")
+        if name in self.events:
+            fields = tuple(field for field, _ in self.events[name].fields)
+            return SourceKind.EVENT, Scope(fields, f"event `{name}`")
+        # An undeclared event type is legal input; a near miss of a known name is a typo.
+        others = [n for n in self.stream_decls if n != decl.name] + list(self.events)
+        near = suggest(name, others, cutoff=0.8)
+        if near is not None:
+            msg = f"unknown stream or event type `{name}`"
+            raise CheckError(msg, decl.source_span_of(name), hint=near)
+        return SourceKind.EVENT, Scope(None, f"event `{name}`")
 
     def _operation(
         self, op: ast.Operation, state: StreamState, scope: Scope

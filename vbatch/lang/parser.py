@@ -150,14 +150,34 @@ class _ToAst(Transformer):
         return ast.BindingDecl(kind_enum, str(name), type_text, value, _span(meta))
 
     def stream_decl(self, meta, name, source, *operations):  # noqa: ANN001, ANN002
+        source_value, source_span, item_spans = source
         return ast.StreamDecl(
             str(name),
-            str(source),
+            source_value,
             tuple(operations),
             _span(meta),
-            source_span=token_span(source),
+            source_span=source_span,
             name_span=token_span(name),
+            item_spans=item_spans,
         )
+
+    def source_ref(self, meta, token):  # noqa: ANN001
+        return (str(token), token_span(token), ())
+
+    def merge_source(self, meta, *items):  # noqa: ANN001, ANN002
+        values: list[str | ast.StreamDecl] = []
+        spans: list[Span] = []
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, ast.StreamDecl):
+                values.append(item)
+                spans.append(item.name_span)
+            else:
+                values.append(item[0])
+                spans.append(item[1])
+        span = _span(meta)
+        return (ast.Merge(tuple(values), span), span, tuple(spans))
 
     # operations
     def context_op(self, meta, name):  # noqa: ANN001

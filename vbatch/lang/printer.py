@@ -70,9 +70,16 @@ def _(statement: ast.BindingDecl) -> str:
 
 @print_statement.register
 def _(statement: ast.StreamDecl) -> str:
-    lines = [f"stream {statement.name} = {statement.source}"]
+    lines = [f"stream {statement.name} = {_source(statement.source)}"]
     lines += [f"    .{print_operation(op)}" for op in statement.operations]
     return "\n".join(lines) + "\n"
+
+
+def _source(source: str | ast.Merge) -> str:
+    if isinstance(source, str):
+        return source
+    items = [i if isinstance(i, str) else print_statement(i).rstrip("\n") for i in source.items]
+    return "merge(" + ", ".join(items) + ")"
 
 
 @singledispatch

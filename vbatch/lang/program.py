@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 from vbatch.errors import Span, VbatchError
 from vbatch.lang import ast
@@ -69,6 +71,14 @@ class SourceKind(Enum):
 
 
 @dataclass(frozen=True)
+class StreamInput:
+    """One source a stream reads: an event type or another stream."""
+
+    name: str
+    kind: SourceKind
+
+
+@dataclass(frozen=True)
 class Context:
     """A declared context: a worker process, optionally pinned to cores."""
 
@@ -97,15 +107,24 @@ class Stream:
 
     name: str
     index: int
-    source: str
-    source_kind: SourceKind
+    inputs: tuple[StreamInput, ...]
     context: str | None
     operations: tuple[ast.Operation, ...]
     partition_keys: tuple[str, ...] = ()
+    partition_span: Span | None = field(default=None, compare=False)
     window: WindowSpec | None = None
     watermark_ms: int = 0
     emit_context: str | None = None
     span: Span = field(default=ast.NO_SPAN, compare=False)
+
+    @property
+    def reads_events(self) -> bool:
+        """True when some input is an event type."""
+        return any(i.kind is SourceKind.EVENT for i in self.inputs)
+
+    def upstream(self) -> tuple[str, ...]:
+        """The streams (not event types) this stream reads."""
+        return tuple(i.name for i in self.inputs if i.kind is SourceKind.STREAM)
 
 
 @dataclass(frozen=True)
@@ -130,18 +149,27 @@ class Program:
 
     def stream(self, name: str) -> Stream:
         """The stream called `name`."""
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Stream]:
+        return {s.name: s for s in self.streams}
+
+    @cached_property
+    def _readers(self) -> dict[str, tuple[Stream, ...]]:
+        readers: dict[str, list[Stream]] = {}
         for s in self.streams:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+            for name in dict.fromkeys(i.name for i in s.inputs):
+                readers.setdefault(name, []).append(s)
+        return {name: tuple(found) for name, found in readers.items()}
 
     def consumers(self, name: str) -> tuple[Stream, ...]:
-        """Streams whose source is the stream or event type `name`, in declaration order."""
-        return tuple(s for s in self.streams if s.source == name)
+        """Streams reading the stream or event type `name`, in declaration order."""
+        return self._readers.get(name, ())
 
     def event_types(self) -> tuple[str, ...]:
         """Event types some stream reads, in order of first use."""
-        names = [s.source for s in self.streams if s.source_kind is SourceKind.EVENT]
+        names = [i.name for s in self.streams for i in s.inputs if i.kind is SourceKind.EVENT]
         return tuple(dict.fromkeys(names))
 
     def used_contexts(self) -> tuple[str, ...]:
@@ -150,18 +178,25 @@ class Program:
         return tuple(c.name for c in self.contexts if c.name in used)
 
     def topological_order(self) -> tuple[Stream, ...]:
-        """Streams ordered so each comes after the stream it reads; ties by declaration."""
-        placed: dict[str, Stream] = {}
-        pending = list(self.streams)
-        while pending:
-            for s in pending:
-                if s.source_kind is SourceKind.EVENT or s.source in placed:
-                    placed[s.name] = s
-                    pending.remove(s)
-                    break
-        return tuple(placed.values())
+        """Streams ordered so each comes after the streams it reads; ties by declaration."""
+        return tuple(self.stream(name) for name in self._depths)
 
     def depth(self, name: str) -> int:
-        """0 for a stream reading events, 1 + its source's depth otherwise."""
-        s = self.stream(name)
-        return 0 if s.source_kind is SourceKind.EVENT else 1 + self.depth(s.source)
+        """0 for a stream reading only events, else 1 + the largest depth of its inputs."""
+        return self._depths[name]
+
+    @cached_property
+    def _depths(self) -> dict[str, int]:
+        """Depth of every stream, in topological order (the checker has refused cycles)."""
+        waiting = {s.name: len(set(s.upstream())) for s in self.streams}
+        ready = [s.index for s in self.streams if waiting[s.name] == 0]
+        heapq.heapify(ready)
+        depths: dict[str, int] = {}
+        while ready:
+            stream = self.streams[heapq.heappop(ready)]
+            depths[stream.name] = max((depths[u] + 1 for u in stream.upstream()), default=0)
+            for reader in self.consumers(stream.name):
+                waiting[reader.name] -= 1
+                if waiting[reader.name] == 0:
+                    heapq.heappush(ready, reader.index)
+        return depths

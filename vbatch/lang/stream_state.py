@@ -17,6 +17,7 @@ class StreamState:
         self.decl = decl
         self.context: str | None = None
         self.partition_keys: tuple[str, ...] = ()
+        self.partition_span: Span | None = None
         self.window: WindowSpec | None = None
         self.window_span: Span | None = None
         self.watermark_ms = 0
@@ -59,6 +60,7 @@ class StreamState:
                 msg = f"unknown field `{key}` in {scope.describe}"
                 raise CheckError(msg, op.span, hint=suggest(key, scope.fields or ()))
         self.partition_keys = op.keys
+        self.partition_span = op.span
 
     def set_window(self, op: ast.WindowOp, constants: dict[str, object]) -> None:
         if self.window is not None:

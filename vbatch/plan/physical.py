@@ -3,16 +3,18 @@
 The coordinator process reads the input. Streams without `.context` run there: those that
 depend on no context stream ("feeders") run before dispatch, the others ("collectors")
 after the contexts' results come back. Every declared context with streams is a worker.
-An edge is a stream whose output is read in another process.
+An edge is a stream whose output is read in another process. The physical plan is a
+value: computed once per run and handed to the runtime.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from vbatch.errors import CheckError
-from vbatch.lang.program import SourceKind
-from vbatch.plan.logical import LogicalPlan, StreamPlan
+from vbatch.plan.logical import InputKind, LogicalPlan, StreamPlan
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,17 @@ class Edge:
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """A context's worker: its streams (topological order), what it reads and from where."""
+    """A context's worker: its streams (topological order), what it reads and from where.
+
+    `reads` are the event types and streams its streams read; `upstream` and
+    `downstream` the contexts it receives rows from and sends rows to.
+    """
 
     context: str
     cores: tuple[int, ...] | None
     streams: tuple[str, ...]
     event_types: tuple[str, ...]
+    reads: tuple[str, ...]
     upstream: tuple[str, ...]
     downstream: tuple[str, ...]
 
@@ -51,9 +58,36 @@ class PhysicalPlan:
         """True when some stream runs in a context worker."""
         return bool(self.workers)
 
+    @cached_property
+    def placement(self) -> dict[str, str | None]:
+        """The context of every stream (None: the coordinator)."""
+        where: dict[str, str | None] = {s.name: None for s in self.logical.streams}
+        for worker in self.workers:
+            where.update(dict.fromkeys(worker.streams, worker.context))
+        return where
 
-def place(plan: LogicalPlan, cores: dict[str, tuple[int, ...] | None]) -> PhysicalPlan:
-    """The physical plan; `cores` maps each declared context to its pinned cores.
+    def worker(self, context: str) -> WorkerPlan:
+        """The plan of one context's worker."""
+        return next(w for w in self.workers if w.context == context)
+
+    def workers_in_order(self) -> tuple[WorkerPlan, ...]:
+        """Workers ordered so each comes after the contexts it reads from."""
+        placed: list[WorkerPlan] = []
+        pending = list(self.workers)
+        while pending:
+            done = {p.context for p in placed}
+            ready = next(w for w in pending if set(w.upstream) <= done)
+            placed.append(ready)
+            pending.remove(ready)
+        return tuple(placed)
+
+
+Placement = dict[str, str | None]  # stream → context (None: the coordinator)
+
+
+def place(plan: LogicalPlan, cores: Mapping[str, tuple[int, ...] | None] | None) -> PhysicalPlan:
+    """The physical plan; `cores` maps each declared context to its pinned cores (None:
+    run every stream in the coordinator, as `--no-contexts` asks).
 
     >>> from vbatch.lang import compile_text
     >>> from vbatch.plan.build import build_plan
@@ -62,10 +96,13 @@ def place(plan: LogicalPlan, cores: dict[str, tuple[int, ...] | None]) -> Physic
     >>> [w.streams for w in physical.workers]
     [('S',)]
     """
-    where = {s.name: s.context for s in plan.streams}
+    if cores is None:
+        names = tuple(s.name for s in plan.streams)
+        return PhysicalPlan(plan, names, (), (), ())
+    where: Placement = {s.name: s.context for s in plan.streams}
     edges = _edges(plan, where)
     feeders, collectors = _split_coordinator(plan, where)
-    _reject_cycles(plan, where, edges)
+    _reject_cycles(plan, feeders, edges)
     workers = tuple(
         _worker(plan, context, cores.get(context), where, edges)
         for context in dict.fromkeys(s.context for s in plan.streams if s.context is not None)
@@ -73,7 +110,7 @@ def place(plan: LogicalPlan, cores: dict[str, tuple[int, ...] | None]) -> Physic
     return PhysicalPlan(plan, feeders, collectors, workers, edges)
 
 
-def _edges(plan: LogicalPlan, where: dict[str, str | None]) -> tuple[Edge, ...]:
+def _edges(plan: LogicalPlan, where: Placement) -> tuple[Edge, ...]:
     edges = []
     for stream in plan.streams:
         readers = dict.fromkeys(where[r.name] for r in plan.consumers(stream.name))
@@ -83,33 +120,26 @@ def _edges(plan: LogicalPlan, where: dict[str, str | None]) -> tuple[Edge, ...]:
     return tuple(edges)
 
 
-Placement = dict[str, str | None]  # stream → context (None: the coordinator)
-
-
-def _depends_on_context(plan: LogicalPlan, stream: StreamPlan, where: Placement) -> bool:
-    while stream.source_kind is SourceKind.STREAM:
-        stream = plan.stream(stream.source)
-        if where[stream.name] is not None:
-            return True
-    return False
-
-
-def _split_coordinator(
-    plan: LogicalPlan, where: dict[str, str | None]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    local = [s for s in plan.streams if where[s.name] is None]
-    collectors = tuple(s.name for s in local if _depends_on_context(plan, s, where))
-    feeders = tuple(s.name for s in local if s.name not in collectors)
+def _split_coordinator(plan: LogicalPlan, where: Placement) -> tuple[tuple[str, ...], ...]:
+    """Coordinator streams that need no context's rows (feeders) and those that do."""
+    needs_context: dict[str, bool] = {}
+    for stream in plan.streams:  # topological: a stream's inputs are decided first
+        needs_context[stream.name] = any(
+            where[u] is not None or needs_context[u] for u in stream.upstream()
+        )
+    local = [s.name for s in plan.streams if where[s.name] is None]
+    collectors = tuple(n for n in local if needs_context[n])
+    feeders = tuple(n for n in local if not needs_context[n])
     return feeders, collectors
 
 
-def _reject_cycles(plan: LogicalPlan, where: Placement, edges: tuple[Edge, ...]) -> None:
+def _reject_cycles(plan: LogicalPlan, feeders: tuple[str, ...], edges: tuple[Edge, ...]) -> None:
     """Contexts exchange rows along a DAG; a cycle could deadlock full queues."""
     graph: dict[str | None, set[str | None]] = {}
     for edge in edges:
         graph.setdefault(edge.source, set()).add(edge.target)
     for edge in edges:
-        if edge.source is None and edge.stream not in _feeder_names(plan, where):
+        if edge.source is None and edge.stream not in feeders:
             _raise_cycle(plan, edge)
     for start in graph:
         seen: set[str | None] = set()
@@ -125,10 +155,6 @@ def _reject_cycles(plan: LogicalPlan, where: Placement, edges: tuple[Edge, ...])
             stack.extend(graph.get(node, ()))
 
 
-def _feeder_names(plan: LogicalPlan, where: dict[str, str | None]) -> tuple[str, ...]:
-    return _split_coordinator(plan, where)[0]
-
-
 def _raise_cycle(plan: LogicalPlan, edge: Edge) -> None:
     source = f"context `{edge.source}`" if edge.source else "the coordinator"
     msg = f"rows of `{edge.stream}` would go from {source} back to a context it depends on"
@@ -140,16 +166,15 @@ def _worker(
     plan: LogicalPlan,
     context: str,
     cores: tuple[int, ...] | None,
-    where: dict[str, str | None],
+    where: Placement,
     edges: tuple[Edge, ...],
 ) -> WorkerPlan:
-    streams = tuple(s.name for s in plan.streams if where[s.name] == context)
+    mine: list[StreamPlan] = [s for s in plan.streams if where[s.name] == context]
     event_types = tuple(
-        dict.fromkeys(
-            s.source for s in plan.streams
-            if where[s.name] == context and s.source_kind is SourceKind.EVENT
-        )
-    )  # fmt: skip
+        dict.fromkeys(i.name for s in mine for i in s.inputs if i.kind is InputKind.EVENT)
+    )
+    reads = tuple(dict.fromkeys(i.name for s in mine for i in s.inputs))
     upstream = tuple(dict.fromkeys(e.source for e in edges if e.target == context and e.source))
     downstream = tuple(dict.fromkeys(e.target for e in edges if e.source == context and e.target))
-    return WorkerPlan(context, cores, streams, event_types, upstream, downstream)
+    streams = tuple(s.name for s in mine)
+    return WorkerPlan(context, cores, streams, event_types, reads, upstream, downstream)

@@ -14,9 +14,11 @@ import threading
 from dataclasses import dataclass, field
 
 from vbatch.errors import EngineError, VbatchError
+from vbatch.figures import StreamCounters
 from vbatch.io.source import InputChunk, Sweep
+from vbatch.kernels.protocol import EmitKind
 from vbatch.runtime.engine import Engine
-from vbatch.runtime.pipeline import Deliver, EmitKind, Emitted, StreamCounters
+from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Failure, Finished, Sources, decode, owned
 from vbatch.runtime.queue import Channel
 

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 import pyarrow as pa
 
 from vbatch.errors import ConfigError, EngineError
+from vbatch.figures import COORDINATOR_LABEL, LinkFigures, StreamCounters
 from vbatch.io.source import InputChunk, Sweep
-from vbatch.lang.program import Program
-from vbatch.metrics import COORDINATOR_LABEL, LinkFigures
-from vbatch.plan.physical import PhysicalPlan, WorkerPlan
+from vbatch.kernels.protocol import EmitKind
+from vbatch.plan.physical import PhysicalPlan
 from vbatch.runtime import worker as worker_module
 from vbatch.runtime.assembly import (
     POLL_SECONDS,
@@ -32,7 +32,7 @@ from vbatch.runtime.assembly import (
     death_of,
 )
 from vbatch.runtime.engine import Engine
-from vbatch.runtime.pipeline import Deliver, EmitKind, Emitted, StreamCounters, TraceOptions
+from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Sources, advance_payload
 from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
 
@@ -49,16 +49,16 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def check_cores(program: Program) -> None:
+def check_cores(physical: PhysicalPlan) -> None:
     """Every pinned core must exist on this machine (else exit code 3)."""
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if not available:
         return
-    for context in program.contexts:
-        missing = [c for c in context.cores or () if c not in available]
+    for worker in physical.workers:
+        missing = [c for c in worker.cores or () if c not in available]
         if missing:
             have = ", ".join(map(str, available))
-            name, core = context.name, missing[0]
+            name, core = worker.context, missing[0]
             msg = f"context `{name}` asks for core {core}, but this run has cores {have}"
             hint = "change `cores: [...]`, or run on a machine with more cores"
             raise ConfigError(msg, hint=hint)
@@ -69,22 +69,19 @@ class ContextRunner:
 
     def __init__(
         self,
-        program: Program,
         physical: PhysicalPlan,
-        trace: TraceOptions,
         *,
         send_rows: bool = True,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
-        check_cores(program)
+        check_cores(physical)
         self.physical = physical
         self.plan = physical.logical
         self.sources = Sources.of(self.plan)
-        self.trace = trace
         self.send_rows = send_rows or bool(physical.collectors)
         self.capacity = capacity
-        self.feeders = Engine(self.plan, physical.feeders, trace)
-        self.collectors = Engine(self.plan, physical.collectors, trace)
+        self.feeders = Engine(self.plan, physical.feeders)
+        self.collectors = Engine(self.plan, physical.collectors)
         self.state = RunState()
         self.context = worker_context()
         self.channels: list[Channel] = []
@@ -92,15 +89,8 @@ class ContextRunner:
         self.ingress: dict[str, ChannelWriter] = {}
         self.results: dict[str, Channel] = {}
         self._links: list[tuple[str, str, Channel]] = []
-        self._order = [w.context for w in self._topological(physical.workers)]
-        # What each worker reads: its event types and the streams its own streams read.
-        self._reads = {
-            w.context: {
-                *w.event_types,
-                *(s.source for s in self.plan.streams if s.name in w.streams),
-            }
-            for w in physical.workers
-        }
+        self._order = [w.context for w in physical.workers_in_order()]
+        self._reads = {w.context: set(w.reads) for w in physical.workers}
 
     # ---- life cycle ----------------------------------------------------------
 
@@ -143,6 +133,10 @@ class ContextRunner:
             merged.update(counters)
         return merged
 
+    def schemas(self) -> dict[str, pa.Schema]:
+        """Output schemas of the coordinator's own streams (workers keep theirs)."""
+        return {**self.feeders.schemas(), **self.collectors.schemas()}
+
     def close(self) -> None:
         """Stop any worker still running and remove every queue."""
         self._stop()
@@ -169,7 +163,6 @@ class ContextRunner:
                 inbound=tuple(inbound[context]),
                 downstream=downstream[context],
                 results=self.results[context],
-                trace=self.trace,
                 send_rows=self.send_rows,
             )
             process = self.context.Process(
@@ -289,17 +282,6 @@ class ContextRunner:
             if process.is_alive():
                 process.kill()
                 process.join(STOP_GRACE_SECONDS)
-
-    @staticmethod
-    def _topological(workers: tuple[WorkerPlan, ...]) -> list[WorkerPlan]:
-        placed: list[WorkerPlan] = []
-        pending = list(workers)
-        while pending:
-            done = {p.context for p in placed}
-            ready = next(w for w in pending if set(w.upstream) <= done)
-            placed.append(ready)
-            pending.remove(ready)
-        return placed
 
 
 def _fed(emitted: list[Emitted]) -> list[tuple[str, pa.RecordBatch]]:

@@ -6,10 +6,12 @@ from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
+from vbatch.kernels.protocol import EmitKind
 from vbatch.plan.logical import LogicalPlan, StreamPlan
-from vbatch.runtime.pipeline import EmitKind, Emitted, StreamPipeline, TraceOptions
+from vbatch.runtime.pipeline import Emitted, Port, StreamPipeline
 
 Inputs = Iterable[tuple[str, pa.RecordBatch]]
+Pending = dict[str, list[tuple[Port, pa.RecordBatch]]]
 
 
 class Engine:
@@ -17,20 +19,22 @@ class Engine:
 
     Inputs are (source, batch) pairs where source is an event type or a stream that runs
     elsewhere; outputs of a stream are handed to the streams of this engine that read it.
+    Each stream gets all of a step's inputs at once, so a merge sees them in arrival order.
     """
 
-    def __init__(
-        self,
-        plan: LogicalPlan,
-        streams: Iterable[str] | None = None,
-        trace: TraceOptions | None = None,
-    ) -> None:
+    def __init__(self, plan: LogicalPlan, streams: Iterable[str] | None = None) -> None:
         wanted = set(streams) if streams is not None else {s.name for s in plan.streams}
         self.plans: list[StreamPlan] = [s for s in plan.streams if s.name in wanted]
-        self.pipelines = {s.name: StreamPipeline(s, trace) for s in self.plans}
-        self.readers: dict[str, list[str]] = {}
+        self.pipelines = {s.name: StreamPipeline(s) for s in self.plans}
+        self.readers: dict[str, list[tuple[str, Port]]] = {}
         for s in self.plans:
-            self.readers.setdefault(s.source, []).append(s.name)
+            for port, source in enumerate(s.inputs):
+                self.readers.setdefault(source.name, []).append((s.name, port))
+
+    def schemas(self) -> dict[str, pa.Schema]:
+        """Output schemas of the streams rows have reached."""
+        found = {name: p.output_schema for name, p in self.pipelines.items()}
+        return {name: schema for name, schema in found.items() if schema is not None}
 
     def sources(self) -> set[str]:
         """Every event type or stream this engine's streams read."""
@@ -48,30 +52,26 @@ class Engine:
         """Flush every stream in order (end of input); `end_seq` is the closing seq."""
         return self._drain(self._pending(inputs), lambda p: p.finish(end_seq))
 
-    def _pending(self, inputs: Inputs) -> dict[str, list[pa.RecordBatch]]:
-        pending: dict[str, list[pa.RecordBatch]] = {s.name: [] for s in self.plans}
+    def _pending(self, inputs: Inputs) -> Pending:
+        pending: Pending = {s.name: [] for s in self.plans}
         for source, batch in inputs:
-            for reader in self.readers.get(source, ()):
-                pending[reader].append(batch)
+            for reader, port in self.readers.get(source, ()):
+                pending[reader].append((port, batch))
         return pending
 
     def _drain(
-        self,
-        pending: dict[str, list[pa.RecordBatch]],
-        then: Callable[[StreamPipeline], list[Emitted]] | None,
+        self, pending: Pending, then: Callable[[StreamPipeline], list[Emitted]] | None
     ) -> list[Emitted]:
         """Run each stream's pending inputs (then `then`), feeding outputs to its readers."""
         emitted: list[Emitted] = []
         for plan in self.plans:
             pipeline = self.pipelines[plan.name]
-            produced: list[Emitted] = []
-            for batch in pending[plan.name]:
-                produced += pipeline.process(batch)
+            produced = pipeline.process(pending[plan.name]) if pending[plan.name] else []
             if then is not None:
                 produced += then(pipeline)
             for item in produced:
                 if item.kind is EmitKind.OUTPUT:
-                    for reader in self.readers.get(plan.name, ()):
-                        pending[reader].append(item.batch)
+                    for reader, port in self.readers.get(plan.name, ()):
+                        pending[reader].append((port, item.batch))
             emitted += produced
         return emitted

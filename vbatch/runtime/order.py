@@ -13,15 +13,59 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from vbatch.kernels.window import ORD, ORDER_SHIFT, WEND
+from vbatch.kernels.clock import Tick
+from vbatch.kernels.protocol import EmitKind, Frame, Kernel
+from vbatch.kernels.window import PARTITION
 from vbatch.plan.logical import StreamPlan
-from vbatch.runtime.pipeline import EmitKind
 
+ORDER_SHIFT = 40  # __ord = root stream index << 40 | partition code
+WEND = "__wend"
+ORD = "__ord"
 FIRST = np.iinfo(np.int64).min
 KIND_RANK = {EmitKind.WINDOW: 0, EmitKind.PRINT: 1, EmitKind.OUTPUT: 2, EmitKind.FILTERED: 2}
 EVENT_RANK = -1
 
 Keys = tuple[np.ndarray, ...]
+
+
+class OrderedWindow:
+    """A window kernel whose rows get the global order columns `__wend` and `__ord`.
+
+    Window rows sort by window end, then by the stream they are ordered with (`root`) and
+    their partition in first-seen order; readers downstream keep the columns.
+    """
+
+    stateful = True
+
+    def __init__(self, kernel: Kernel, root: int) -> None:
+        self.kernel = kernel
+        self.root = root
+        names = [n for n in kernel.schema.names if n != PARTITION]
+        fields = [kernel.schema.field(n) for n in names]
+        self.schema = pa.schema([*fields, pa.field(WEND, pa.int64()), pa.field(ORD, pa.int64())])
+
+    def process(self, frame: Frame) -> Frame | None:
+        """The window's rows, placed."""
+        result = self.kernel.process(frame)
+        return Frame(self._placed(result.batch)) if result is not None else None
+
+    def advance(self, tick: Tick) -> pa.RecordBatch | None:
+        """Rows the watermark released, placed."""
+        released = self.kernel.advance(tick)
+        return self._placed(released) if released is not None else None
+
+    def finish(self, end_seq: int) -> pa.RecordBatch | None:
+        """Rows still open at the end, placed."""
+        released = self.kernel.finish(end_seq)
+        return self._placed(released) if released is not None else None
+
+    def _placed(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        index = batch.schema.get_field_index(PARTITION)
+        codes = batch.column(index).to_numpy()
+        batch = batch.remove_column(index)
+        batch = batch.append_column(WEND, batch.column("_window_end"))
+        order = pa.array((self.root << ORDER_SHIFT) | codes, pa.int64())
+        return batch.append_column(ORD, order)
 
 
 def row_keys(batch: pa.RecordBatch, stream: StreamPlan, kind: EmitKind) -> Keys:

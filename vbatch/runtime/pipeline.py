@@ -1,31 +1,30 @@
-"""A stream's kernels chained in plan order, with a watermark clock for windowed streams."""
+"""A stream's kernels as one fold: rows in, emitted batches out.
+
+A stream is bound to the schema of the first rows that reach it: its plan is type-checked
+against that schema (so an ill-typed program fails before any row is computed) and each
+operator is lowered to a kernel. Every batch then goes through the kernels in order; a
+windowed stream's clock tells its window how the watermark moved. The runtime, not the
+window, attaches the columns that place window rows in the global output order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
-import numpy as np
 import pyarrow as pa
 
+from vbatch.figures import StreamCounters
 from vbatch.io.source import InputChunk
-from vbatch.kernels.clock import Clock, Tick
-from vbatch.kernels.filter import FilterKernel
-from vbatch.kernels.project import PrintKernel, ProjectKernel
+from vbatch.kernels.clock import Clock
+from vbatch.kernels.lower import lower_chain
+from vbatch.kernels.merge import UnionKernel
+from vbatch.kernels.protocol import EmitKind, Frame, Kernel
+from vbatch.kernels.types import env_of_schema
 from vbatch.kernels.window import WindowAggregateKernel
-from vbatch.plan.logical import Filter, Print, Project, StreamPlan, WindowAggregate
-
-Kernel = FilterKernel | ProjectKernel | PrintKernel | WindowAggregateKernel
-
-
-class EmitKind(Enum):
-    """What an emitted batch is: stream output, or something shown only on the console."""
-
-    OUTPUT = 0
-    WINDOW = 1
-    FILTERED = 2
-    PRINT = 3
+from vbatch.plan.bind import bind_stream
+from vbatch.plan.logical import StreamPlan
+from vbatch.runtime.order import OrderedWindow
 
 
 @dataclass(frozen=True)
@@ -40,131 +39,107 @@ class Emitted:
 # Where a runner hands each input chunk's results (None: the results of end of input).
 Deliver = Callable[[InputChunk | None, list[Emitted]], None]
 
-
-@dataclass(frozen=True)
-class TraceOptions:
-    """What the console wants besides outputs."""
-
-    window_rows: bool = False
-    filter_reasons: bool = False
-
-
-@dataclass
-class StreamCounters:
-    """Per-stream counts, for the summary and for metrics."""
-
-    rows_in: int = 0
-    rows_out: int = 0
-    windows_closed: int = 0
-    late_rows: int = 0
+Port = int  # the index of an input in StreamPlan.inputs
 
 
 class StreamPipeline:
     """Runs one stream: rows in, emitted batches out."""
 
-    def __init__(self, plan: StreamPlan, trace: TraceOptions | None = None) -> None:
+    def __init__(self, plan: StreamPlan) -> None:
         self.plan = plan
-        self.trace = trace or TraceOptions()
-        self.kernels: list[Kernel] = [_kernel(op, plan) for op in plan.operators]
         window = plan.window
         self.clock = Clock(window.watermark_ms) if window is not None else None
-        self.window_index = next(
-            (i for i, k in enumerate(self.kernels) if isinstance(k, WindowAggregateKernel)), None
-        )
-        self.explain = self.trace.filter_reasons and plan.emit_context is not None
+        self.union = UnionKernel(plan.name, plan.fields_read()) if plan.is_merge else None
+        self.kernels: list[Kernel] = []
+        self.bound: pa.Schema | None = None
+        self.last_stateful = -1
+        self.window: WindowAggregateKernel | None = None
         self.counters = StreamCounters()
+        self._emitted: list[Emitted] = []
 
-    def process(self, batch: pa.RecordBatch) -> list[Emitted]:
-        """Run a batch of source rows through the stream."""
+    def process(self, inputs: list[tuple[Port, pa.RecordBatch]]) -> list[Emitted]:
+        """Run one step's input batches through the stream (a merge takes them as one)."""
+        if self.union is not None:
+            merged = self.union.combine(inputs)
+            batches = [merged] if merged is not None else []
+        else:
+            batches = [b for _, b in inputs]
+        for batch in batches:
+            self._step(batch)
+        return self._take()
+
+    def advance(self, event_time: int, seq: int) -> list[Emitted]:
+        """Close the windows an idle input's clock has passed (`event_time` is "now")."""
+        if self.clock is None or not self.kernels:
+            return []
+        tick = self.clock.advance(event_time - self.clock.out_of_order, seq)
+        for i, kernel in enumerate(self.kernels):
+            released = kernel.advance(tick)
+            if released is not None:
+                self._push(Frame(released), i + 1)
+        self._count()
+        return self._take()
+
+    def finish(self, end_seq: int) -> list[Emitted]:
+        """Flush what is held at end of input."""
+        for i, kernel in enumerate(self.kernels):
+            released = kernel.finish(end_seq)
+            if released is not None:
+                self._push(Frame(released), i + 1)
+        self._count()
+        return self._take()
+
+    def _step(self, batch: pa.RecordBatch) -> None:
+        if self.bound is None or (self.union is not None and batch.schema != self.bound):
+            self._bind(batch.schema)
         self.counters.rows_in += batch.num_rows
         tick = None
         if self.clock is not None:
             tick = self.clock.tick(batch.column("_ts").to_numpy(), batch.column("_seq").to_numpy())
-        return self._run(batch, 0, tick)
+        self._push(Frame(batch, tick), 0)
+        self._count()
 
-    def advance(self, event_time: int, seq: int) -> list[Emitted]:
-        """Close the windows an idle input's clock has passed (`event_time` is "now")."""
-        if self.clock is None or self.window_index is None:
-            return []
-        tick = self.clock.advance(event_time - self.clock.out_of_order, seq)
-        empty = pa.RecordBatch.from_pylist([], schema=self._empty_schema())
-        return self._run(empty, self.window_index, tick)
-
-    def _empty_schema(self) -> pa.Schema:
-        return pa.schema([("_ts", pa.int64()), ("_seq", pa.int64())])
-
-    def finish(self, end_seq: int) -> list[Emitted]:
-        """Flush open windows at end of input."""
-        if self.window_index is None:
-            return []
-        kernel = self.kernels[self.window_index]
-        assert isinstance(kernel, WindowAggregateKernel)
-        rows = kernel.finish(end_seq)
-        self._count_window(kernel)
-        if rows is None:
-            return []
-        return self._run(rows, self.window_index + 1, None)
-
-    def _run(self, batch: pa.RecordBatch, start: int, tick: Tick | None) -> list[Emitted]:
-        emitted: list[Emitted] = []
-        shown_window = False
-        positions: np.ndarray | None = None  # rows left of the source batch, None: all
-        for i in range(start, len(self.kernels)):
-            kernel = self.kernels[i]
+    def _bind(self, schema: pa.Schema) -> None:
+        """Type-check the stream for rows of `schema` and lower its kernels (once, or again
+        when a merge's inputs bring new fields before any state is kept)."""
+        bind_stream(self.plan, env_of_schema(schema))
+        self.bound = schema
+        if self.kernels and self.last_stateful >= 0:
+            return  # a window keeps its kernels; its inputs are read by name
+        kernels = lower_chain(self.plan.operators, schema, self._side)
+        for i, kernel in enumerate(kernels):
             if isinstance(kernel, WindowAggregateKernel):
-                assert tick is not None
-                closed = kernel.process(batch, tick, positions)
-                self._count_window(kernel)
-                if closed is None:
-                    return emitted
-                batch = closed
-                continue
-            if batch.num_rows == 0 and (self.window_index is None or i > self.window_index):
-                return emitted
-            if isinstance(kernel, FilterKernel):
-                mask = kernel.mask(batch)
-                before_window = self.window_index is None or i < self.window_index
-                if self.explain and before_window:
-                    emitted.append(self._reasons(kernel, batch, mask))
-                batch = batch.filter(mask)
-                if before_window and tick is not None:
-                    kept = np.asarray(mask, dtype=bool)
-                    positions = np.flatnonzero(kept) if positions is None else positions[kept]
-            elif isinstance(kernel, ProjectKernel):
-                after_window = self.window_index is not None and i > self.window_index
-                if after_window and not shown_window and self.trace.window_rows:
-                    emitted.append(Emitted(self.plan.name, EmitKind.WINDOW, batch))
-                    shown_window = True
-                batch = kernel.process(batch)
-            else:
-                emitted.append(self._printed(kernel, batch))
-        if batch.num_rows:
-            self.counters.rows_out += batch.num_rows
-            emitted.append(Emitted(self.plan.name, EmitKind.OUTPUT, batch))
+                self.window = kernel
+                kernels[i] = OrderedWindow(kernel, self.plan.root)
+            if kernel.stateful:
+                self.last_stateful = i
+        self.kernels = kernels
+
+    def _push(self, frame: Frame, start: int) -> None:
+        for i in range(start, len(self.kernels)):
+            if frame.num_rows == 0 and i > self.last_stateful:
+                return
+            result = self.kernels[i].process(frame)
+            if result is None:
+                return
+            frame = result
+        if frame.num_rows:
+            self.counters.rows_out += frame.num_rows
+            self._emitted.append(Emitted(self.plan.name, EmitKind.OUTPUT, frame.batch))
+
+    def _side(self, kind: EmitKind, batch: pa.RecordBatch) -> None:
+        self._emitted.append(Emitted(self.plan.name, kind, batch))
+
+    def _take(self) -> list[Emitted]:
+        emitted, self._emitted = self._emitted, []
         return emitted
 
-    def _count_window(self, kernel: WindowAggregateKernel) -> None:
-        self.counters.windows_closed = kernel.stats.windows_closed
-        self.counters.late_rows = kernel.stats.late_rows
+    def _count(self) -> None:
+        if self.window is not None:
+            self.counters.windows_closed = self.window.stats.windows_closed
+            self.counters.late_rows = self.window.stats.late_rows
 
-    def _reasons(self, kernel: FilterKernel, batch: pa.RecordBatch, mask: pa.Array) -> Emitted:
-        seqs, reasons = kernel.explain(batch, mask)
-        table = pa.RecordBatch.from_pydict({"_seq": pa.array(seqs, pa.int64()), "reason": reasons})
-        return Emitted(self.plan.name, EmitKind.FILTERED, table)
-
-    def _printed(self, kernel: PrintKernel, batch: pa.RecordBatch) -> Emitted:
-        columns = {name: batch.column(name) for name in batch.schema.names if name.startswith("_")}
-        columns["text"] = kernel.lines(batch)
-        return Emitted(self.plan.name, EmitKind.PRINT, pa.RecordBatch.from_pydict(columns))
-
-
-def _kernel(op: object, plan: StreamPlan) -> Kernel:
-    if isinstance(op, Filter):
-        return FilterKernel(op.condition)
-    if isinstance(op, Project):
-        return ProjectKernel(op.items)
-    if isinstance(op, Print):
-        return PrintKernel(op.args)
-    if isinstance(op, WindowAggregate):
-        return WindowAggregateKernel(op, plan.index)
-    raise TypeError(f"no kernel for {type(op).__name__}")
+    @property
+    def output_schema(self) -> pa.Schema | None:
+        """The schema of the stream's output rows, once it is bound."""
+        return self.kernels[-1].schema if self.kernels else self.bound

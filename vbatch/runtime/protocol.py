@@ -10,13 +10,15 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 import pyarrow as pa
 
 from vbatch.errors import EngineError, Span, VbatchError
+from vbatch.figures import StreamCounters
+from vbatch.kernels.protocol import EmitKind
 from vbatch.kernels.slots import owned_array
 from vbatch.plan.logical import LogicalPlan
-from vbatch.runtime.pipeline import EmitKind, StreamCounters
 
 
 class Control(IntEnum):
@@ -39,9 +41,13 @@ class Sources:
         """Event types first, then streams in plan order."""
         return cls(tuple(plan.event_types) + tuple(s.name for s in plan.streams))
 
+    @cached_property
+    def _tags(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
     def tag(self, name: str) -> int:
         """The number of a source."""
-        return self.names.index(name)
+        return self._tags[name]
 
     def name(self, tag: int) -> str:
         """The source a number stands for."""

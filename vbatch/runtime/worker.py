@@ -9,11 +9,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vbatch.kernels.protocol import EmitKind
 from vbatch.plan.logical import LogicalPlan
 from vbatch.plan.physical import WorkerPlan
 from vbatch.runtime.engine import Engine
-from vbatch.runtime.pipeline import EmitKind, Emitted, TraceOptions
-from vbatch.runtime.protocol import Control, Failure, Finished, Sources, advance_values
+from vbatch.runtime.pipeline import Emitted
+from vbatch.runtime.protocol import Control, Failure, Finished, Sources, advance_values, owned
 from vbatch.runtime.queue import Channel, ChannelReader, ChannelWriter
 
 
@@ -26,7 +27,6 @@ class WorkerSpec:
     inbound: tuple[Channel, ...]  # the coordinator's first, then upstream contexts in order
     downstream: dict[str, Channel]  # context → queue
     results: Channel
-    trace: TraceOptions
     send_rows: bool  # False: the coordinator needs no result rows, only counters
 
 
@@ -58,16 +58,17 @@ class _Worker:
     def __init__(self, spec: WorkerSpec, results: ChannelWriter, alive: Callable[[], bool]) -> None:
         self.spec = spec
         self.sources = Sources.of(spec.plan)
-        self.engine = Engine(spec.plan, spec.worker.streams, spec.trace)
+        self.engine = Engine(spec.plan, spec.worker.streams)
         self.results = results
         self.alive = alive
         self.inbound: list[ChannelReader] = [c.reader() for c in spec.inbound]
         self.downstream = {ctx: c.writer() for ctx, c in spec.downstream.items()}
+        mine = [spec.plan.stream(name) for name in spec.worker.streams]
+        self.merged = {i.name for s in mine if s.is_merge for i in s.inputs}
         self.readers_of = {
-            name: [
-                ctx for ctx in spec.downstream
-                if any(s.source == name for s in spec.plan.streams if s.context == ctx)
-            ]
+            name: list(dict.fromkeys(
+                s.context for s in spec.plan.consumers(name) if s.context in spec.downstream
+            ))
             for name in spec.worker.streams
         }  # fmt: skip
 
@@ -84,8 +85,13 @@ class _Worker:
             self._broadcast(marker, payload)
 
     def _epoch(self) -> tuple[Control, bytes]:
-        """Read every inbound queue up to its next marker, running the rows as they come."""
+        """Read every inbound queue up to its next marker, running the rows as they come.
+
+        Rows a merge reads are kept until the epoch's end and run as one step, as in one
+        process, so the merge sees all of its inputs' rows of the epoch at once.
+        """
         marker, payload = Control.END_EPOCH, b""
+        held = []
         for reader in self.inbound:
             while True:
                 item = reader.get(alive=self.alive)
@@ -95,7 +101,12 @@ class _Worker:
                     marker, payload = Control(item.tag), item.payload or b""
                     break
                 source = self.sources.name(item.tag)
-                self._send(self.engine.step([(source, item.batch)]))
+                if source in self.merged:
+                    held.append((source, owned(item.batch)))
+                else:
+                    self._send(self.engine.step([(source, item.batch)]))
+        if held:
+            self._send(self.engine.step(held))
         return marker, payload
 
     def _send(self, emitted: list[Emitted]) -> None:

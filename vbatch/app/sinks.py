@@ -1,4 +1,4 @@
-"""Machine outputs of a run: stream results handed to a writer, in the global output order."""
+"""Where a run's results go: output files (in the global output order) and Python tables."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk
 from vbatch.io.writers import JsonlWriter, OutputWriter
 from vbatch.kernels.expr import plain
+from vbatch.kernels.protocol import EmitKind
 from vbatch.plan.logical import LogicalPlan
 from vbatch.runtime.order import merge_order, row_keys
-from vbatch.runtime.pipeline import EmitKind, Emitted
+from vbatch.runtime.pipeline import Emitted
 
 
 def machine_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -62,3 +63,37 @@ class OutputSink:
 def _starts(lengths: list[int]) -> np.ndarray:
     """Offset of each part in the concatenation of all parts."""
     return np.cumsum([0, *lengths[:-1]]).astype(np.int64)
+
+
+class CollectSink:
+    """Keeps every stream's outputs in memory, for the Python API."""
+
+    def __init__(self, plan: LogicalPlan) -> None:
+        self.batches: dict[str, list[pa.RecordBatch]] = {s.name: [] for s in plan.streams}
+
+    def chunk(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
+        """Keep the output batches."""
+        for item in emitted:
+            if item.kind is EmitKind.OUTPUT:
+                self.batches[item.stream].append(machine_columns(item.batch))
+
+    def tables(self, schemas: dict[str, pa.Schema] | None = None) -> dict[str, pa.Table]:
+        """One table per stream; a stream without outputs gets an empty table of its
+        schema when it is known (else of `_ts` alone)."""
+        result = {}
+        for name, batches in self.batches.items():
+            if batches:
+                result[name] = pa.Table.from_batches(batches).combine_chunks()
+            elif schemas and name in schemas:
+                result[name] = machine_schema(schemas[name]).empty_table()
+            else:
+                result[name] = pa.table({"_ts": pa.array([], pa.int64())})
+        return result
+
+
+def machine_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema `machine_columns` gives rows of `schema`."""
+    fields = [f for f in schema if f.name != "_seq" and not f.name.startswith("__")]
+    return pa.schema(
+        [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in fields]
+    )

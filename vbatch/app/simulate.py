@@ -1,0 +1,76 @@
+"""`vbatch simulate`: a replay wired together — reader, plan, runner, console and output files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from vbatch.app.sinks import OutputSink
+from vbatch.figures import Summary
+from vbatch.io import open_events
+from vbatch.io.source import ReadOptions
+from vbatch.io.writers import OutputFormat, open_writer
+from vbatch.lang.program import Program
+from vbatch.plan.build import plan_program
+from vbatch.plan.physical import PhysicalPlan
+from vbatch.plan.trace import TraceOptions, traced
+from vbatch.render import ConsoleRenderer
+from vbatch.runtime.replay import Pacing, Simulation, Sink
+from vbatch.runtime.runners import make_runner
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    """Everything `vbatch simulate` was asked to do."""
+
+    program: Program
+    events: object
+    read: ReadOptions
+    immediate: bool = True
+    speed: float = 1.0
+    verbose: bool = False
+    quiet: bool = False
+    output: Path | None = None
+    output_format: OutputFormat = OutputFormat.JSONL
+    contexts: bool = True
+    capacity: int | None = None
+
+
+def placed(program: Program, *, contexts: bool, trace: TraceOptions) -> PhysicalPlan:
+    """The program's physical plan, with the console's taps when `trace` asks for them."""
+    physical = plan_program(program, contexts=contexts)
+    return replace(physical, logical=traced(physical.logical, trace))
+
+
+def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summary:
+    """Replay the events through the program, rendering to `write` and writing outputs."""
+    program = options.program
+    trace = TraceOptions(window_rows=not options.quiet, filter_reasons=options.verbose)
+    physical = placed(program, contexts=options.contexts, trace=trace)
+    plan = physical.logical
+    reader = open_events(options.events, options.read)
+    console = ConsoleRenderer(plan, write, verbose=options.verbose, quiet=options.quiet)
+    sinks: list[Sink] = [] if options.quiet else [console]
+    output = None
+    if options.output is not None:
+        output = OutputSink(plan, open_writer(options.output_format, options.output))
+        sinks.append(output)
+    runner = make_runner(physical, send_rows=bool(sinks), capacity=options.capacity)
+    pacing = None if options.immediate else Pacing(speed=options.speed)
+    console.start(len(program.contexts))
+    simulation = Simulation(physical, runner, sinks, pacing, len(program.contexts))
+    try:
+        with program.errors_point_here():
+            summary = simulation.run(reader)
+    except BaseException:
+        if output is not None:
+            output.abort()
+        raise
+    finally:
+        runner.close()
+    if output is not None:
+        output.close()
+    summary = replace(summary, bad_records=reader.stats.bad_records)
+    console.finish(summary)
+    return summary

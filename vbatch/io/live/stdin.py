@@ -1,0 +1,34 @@
+"""Standard input as a live source: lines until end of file."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from vbatch.io.live.ingest import READ_BYTES, End, Ingest, LineSplitter
+
+
+class StdinSource:
+    """Lines from a file descriptor (standard input) until end of file."""
+
+    ends = True
+
+    def __init__(self, fd: int = 0, name: str = "<stdin>") -> None:
+        self.fd = fd
+        self.name = name
+
+    def start(self, ingest: Ingest) -> None:
+        """Read on a thread of its own."""
+        thread = threading.Thread(target=self._read, args=(ingest,), name="vbatch-stdin")
+        thread.daemon = True
+        thread.start()
+
+    def stop(self) -> None:
+        """Nothing to stop: the run stops waiting for it."""
+
+    def _read(self, ingest: Ingest) -> None:
+        splitter = LineSplitter(self.name, ingest)
+        while data := os.read(self.fd, READ_BYTES):
+            splitter.feed(data)
+        splitter.finish()
+        ingest.put(End())
