@@ -26,7 +26,7 @@ def evaluate(expr: ast.Expr, row: Row, aggregates: dict[int, object] | None = No
     if isinstance(expr, ast.Duration):
         return expr.millis
     if isinstance(expr, ast.Name):
-        return row[expr.name]
+        return row.get(expr.name)  # a field a merged input lacks is null
     if isinstance(expr, ast.Interpolation):
         return "".join(
             p if isinstance(p, str) else _text(evaluate(p, row, aggregates)) for p in expr.parts
@@ -238,7 +238,7 @@ class RefStream:
         return self._emit(remaining, end_seq)
 
     def _code(self, row: Row) -> tuple[tuple[object, ...], int]:
-        key = tuple(row[k] for k in self.stream.partition_keys)
+        key = tuple(row.get(k) for k in self.stream.partition_keys)
         return key, self.codes.setdefault(key, len(self.codes))
 
     def _add(self, row: Row, watermark: int, seq: int) -> list[_Window]:
@@ -399,30 +399,27 @@ def _apply(ops: list[ast.Operation], row: Row) -> Row | None:
 
 
 def run_reference(program: Program, events: list[tuple[str, Row]]) -> dict[str, list[Row]]:
-    """Every stream's outputs for events given in arrival order as (type, row with _ts)."""
-    streams = {s.name: RefStream(s) for s in program.topological_order()}
+    """Every stream's outputs for events given in arrival order as (type, row with _ts).
+
+    Each event goes through the streams in topological order; a stream takes the rows that
+    reached it from the event in the order of its inputs (a merge's ports, as written).
+    """
+    order = program.topological_order()
+    streams = {s.name: RefStream(s) for s in order}
     outputs: dict[str, list[Row]] = {name: [] for name in streams}
 
-    def feed(source: str, rows: list[Row]) -> None:
-        for s in program.consumers(source):
+    def run(arrived: dict[str, list[Row]], end_seq: int | None) -> None:
+        for s in order:
+            rows = [row for i in s.inputs for row in arrived.get(i.name, [])]
             produced = []
             for row in rows:
                 produced += streams[s.name].on_row(row)
+            if end_seq is not None and s.window is not None:
+                produced += streams[s.name].finish(end_seq)
             outputs[s.name] += produced
-            if produced:
-                feed(s.name, produced)
+            arrived[s.name] = produced
 
     for seq, (event_type, row) in enumerate(events):
-        feed(event_type, [{**row, "_seq": seq}])
-
-    def flush(source: str) -> None:
-        for s in program.consumers(source):
-            produced = streams[s.name].finish(len(events)) if s.window is not None else []
-            outputs[s.name] += produced
-            if produced:
-                feed(s.name, produced)
-            flush(s.name)
-
-    for event_type in program.event_types():
-        flush(event_type)
+        run({event_type: [{**row, "_seq": seq}]}, None)
+    run({}, len(events))
     return outputs

@@ -101,6 +101,14 @@ GOLDEN: dict[str, list[tuple[str, int, dict[str, object]]]] = {
         (S, 500, {"sensor_id": "S6", "value": -5.0, "zone": "north"}),
         (S, 600, {"sensor_id": "S7", "value": 155.0, "zone": "south"}),
     ],
+    "merge.evt": [
+        (S, 0, {"sensor_id": "S1", "value": 20.5, "zone": "1"}),
+        (S, 100, {"sensor_id": "S2", "value": 22.0, "zone": "2"}),
+        ("CalibrationCheck", 200, {"sensor_id": "C1", "value": 21.0}),
+        (S, 300, {"sensor_id": "S3", "value": 99.0, "zone": "3"}),
+        (S, 400, {"sensor_id": "S4", "value": 23.5, "zone": "1"}),
+        (S, 60100, {"sensor_id": "S5", "value": 24.0, "zone": "2"}),
+    ],
     "session_contexts.evt": [
         (U, 0, {"user_id": "alice", "action": "login"}),
         (U, 1000, {"user_id": "alice", "action": "view_page"}),

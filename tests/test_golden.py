@@ -37,3 +37,19 @@ def test_tutorial_output_is_exact(path: Path) -> None:
     result = run_vbatch(*args)
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
+
+
+EXPLAINED = sorted((ROOT / "tests" / "golden" / "explain").glob("*.txt"))
+
+
+@pytest.mark.parametrize("path", EXPLAINED, ids=lambda p: p.stem)
+def test_explain_output_is_exact(path: Path) -> None:
+    args, expected = golden_case(path)
+    result = run_vbatch(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected
+
+
+def test_every_example_program_has_its_plan_explained() -> None:
+    programs = {p.stem for p in (ROOT / "examples").glob("*.vpl")}
+    assert programs == {p.stem for p in EXPLAINED}

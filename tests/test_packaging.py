@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "vbatch"
@@ -26,8 +27,12 @@ def test_every_package_is_listed_in_pyproject() -> None:
 
 
 def imports_of(path: Path) -> set[str]:
-    """Modules a source file imports (absolute, vbatch ones)."""
+    """Modules a source file imports at run time (absolute, vbatch ones): imports under
+    `if TYPE_CHECKING:` are for the type checker only and do not count."""
     tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -46,9 +51,46 @@ def test_the_language_front_end_never_imports_arrow_or_the_engine() -> None:
         }, path
 
 
-def test_kernels_never_import_the_runtime() -> None:
-    for path in (PACKAGE / "kernels").glob("*.py"):
-        assert not {m for m in imports_of(path) if m.startswith("vbatch.runtime")}, path
+def imports_in(folder: str) -> dict[Path, set[str]]:
+    """The vbatch imports of every module of a package (or of one module)."""
+    target = PACKAGE / folder
+    paths = [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+    return {path: imports_of(path) for path in paths}
+
+
+def offending(folder: str, forbidden: tuple[str, ...]) -> dict[str, set[str]]:
+    """Modules of `folder` importing any of `forbidden`, with what they import."""
+    found = {}
+    for path, modules in imports_in(folder).items():
+        bad = {m for m in modules if m.startswith(forbidden)}
+        if bad:
+            found[str(path.relative_to(PACKAGE))] = bad
+    return found
+
+
+# DESIGN.md: imports run one way, lang → plan → kernels → runtime → app → cli.
+LAYER_RULES = [
+    (
+        "kernels",
+        ("vbatch.lang", "vbatch.runtime", "vbatch.app", "vbatch.render", "vbatch.plan.build"),
+    ),
+    ("plan", ("vbatch.kernels", "vbatch.runtime", "vbatch.app", "vbatch.io", "vbatch.render")),
+    ("runtime", ("vbatch.render", "vbatch.app", "vbatch.plan.build", "vbatch.cli", "vbatch.api")),
+    ("metrics.py", ("vbatch.runtime", "vbatch.app", "vbatch.kernels", "vbatch.plan")),
+    ("figures.py", ("vbatch.",)),
+    ("html.py", ("vbatch.api", "vbatch.notebook", "vbatch.runtime", "vbatch.app")),
+    ("io", ("vbatch.runtime", "vbatch.app", "vbatch.kernels", "vbatch.plan", "vbatch.render")),
+]
+
+
+@pytest.mark.parametrize(("folder", "forbidden"), LAYER_RULES, ids=[r[0] for r in LAYER_RULES])
+def test_imports_run_one_way(folder: str, forbidden: tuple[str, ...]) -> None:
+    assert offending(folder, forbidden) == {}
+
+
+def test_the_plan_never_imports_arrow() -> None:
+    for path in (PACKAGE / "plan").glob("*.py"):
+        assert "import pyarrow" not in path.read_text(), path
 
 
 def test_checking_a_program_never_loads_arrow_or_the_engine() -> None:

@@ -44,10 +44,11 @@ def program_html(program: CompiledProgram) -> str:
         f"{_plural(len(checked.streams), 'stream')}, {_contexts_html(checked.contexts)}</p>"
     )
     header = ("stream", "reads", "context", "window", "partition by", "emits to")
-    plan = program.physical.logical
-    rows = [_stream_cells(plan.stream(s.name)) for s in checked.streams]
+    logical = program.physical.logical
+    rows = [_stream_cells(logical.stream(s.name)) for s in checked.streams]
     source = f"<details><summary>source</summary><pre>{_e(checked.text)}</pre></details>"
-    return f'<div class="vbatch-program">{heading}{_table(header, rows)}{source}</div>'
+    plan = f"<details><summary>plan</summary><pre>{_e(program.explain())}</pre></details>"
+    return f'<div class="vbatch-program">{heading}{_table(header, rows)}{plan}{source}</div>'
 
 
 def _contexts_html(contexts: tuple[Context, ...]) -> str:

@@ -54,8 +54,12 @@ class Accumulator:
         """Make room for `capacity` slots."""
         self.capacity = capacity
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
-        """Fold rows into their slots; `values` is the argument per row (None for count())."""
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
+        """Fold rows into their slots; `values` is the argument per row (None for count()).
+
+        `ranks` number the rows in arrival order, uniquely over the whole run (rows of one
+        arrival, such as windows an event closed, still differ), so first/last are exact.
+        """
         raise NotImplementedError
 
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
@@ -73,7 +77,7 @@ class Accumulator:
     def _numbers(
         self, slots: np.ndarray, values: pa.Array
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(slots, numbers, seqs mask) for the non-null rows (the plan checked the type)."""
+        """(slots, numbers, valid mask) for the non-null rows (the plan checked the type)."""
         if pa.types.is_boolean(values.type) or pa.types.is_null(values.type):
             values = pc.cast(values, pa.int64())
         if values.null_count:
@@ -99,7 +103,7 @@ class CountAccumulator(Accumulator):
         super().grow(capacity)
         self.count = grow_array(self.count, capacity, 0)
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
         if values is not None and values.null_count:
             slots = slots[np.asarray(values.is_valid())]
         add_counts(self.count, slots)
@@ -128,7 +132,7 @@ class SumAccumulator(Accumulator):
         self.seen = grow_array(self.seen, capacity, 0)
         self.total = grow_array(self.total, capacity, 0)
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
         assert values is not None
         slots, numbers, _ = self._numbers(slots, values)
         np.add.at(self.total, slots, numbers.astype(self.dtype, copy=False))
@@ -173,7 +177,7 @@ class ExtremeAccumulator(Accumulator):
         self.seen = grow_array(self.seen, capacity, 0)
         self.best = grow_array(self.best, capacity, self.identity)
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
         assert values is not None
         slots, numbers, _ = self._numbers(slots, values)
         self.ufunc.at(self.best, slots, numbers.astype(self.dtype, copy=False))
@@ -217,7 +221,7 @@ class SpreadAccumulator(Accumulator):
         self.s1 = grow_array(self.s1, capacity, 0.0)
         self.s2 = grow_array(self.s2, capacity, 0.0)
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
         assert values is not None
         slots, numbers, _ = self._numbers(slots, values)
         x = numbers.astype(np.float64, copy=False)
@@ -273,10 +277,10 @@ class EdgeAccumulator(Accumulator):
         self.seq = grow_array(self.seq, capacity, self.empty)
         self.store.grow(capacity)
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
         assert values is not None
-        self.ufunc.at(self.seq, slots, seqs)
-        winners = np.flatnonzero(self.seq[slots] == seqs)
+        self.ufunc.at(self.seq, slots, ranks)
+        winners = np.flatnonzero(self.seq[slots] == ranks)
         if len(winners):
             kept = plain(values.take(pa.array(winners)))
             if pa.types.is_null(self.value_type):
@@ -317,7 +321,7 @@ class LoggedAccumulator(Accumulator):
         assert self.pool is not None, "attach() the slot pool first"
         return self.pool.generation
 
-    def update(self, slots: np.ndarray, values: pa.Array | None, seqs: np.ndarray) -> None:
+    def update(self, slots: np.ndarray, values: pa.Array | None, ranks: np.ndarray) -> None:
         assert values is not None
         values = plain(values)
         if pa.types.is_null(self.value_type):
@@ -325,8 +329,8 @@ class LoggedAccumulator(Accumulator):
         if self.call.func is AggFunc.PERCENTILE:
             slots, numbers, valid = self._numbers(slots, values)
             values = pa.array(numbers.astype(np.float64, copy=False))
-            seqs = seqs[valid]
-        self.log.append(slots, self.generation[slots], seqs, values)
+            ranks = ranks[valid]
+        self.log.append(slots, self.generation[slots], ranks, values)
 
     def merge(self, dst: np.ndarray, src: np.ndarray) -> None:
         self.log.relabel(src, dst, self.generation)

@@ -88,6 +88,7 @@ class WindowAggregateKernel:
                 acc.attach(self.pool)
         self.outputs = [(name, compile_expr(expr)) for name, expr in node.outputs]
         self.stats = WindowStats()
+        self.arrived = 0  # rows taken so far: the next row's arrival rank
         self.schema = self._rows(empty_close()).schema
 
     def _compile_inputs(self) -> _Inputs:
@@ -124,7 +125,9 @@ class WindowAggregateKernel:
         values = [expr(batch) for expr in self.inputs.exprs]
         steps = self.windower.steps(rows, tick)
         self.stats.late_rows = self.windower.late_rows
-        closed = self._run(steps, rows, values)
+        ranks = self.arrived + np.arange(batch.num_rows, dtype=np.int64)
+        self.arrived += batch.num_rows
+        closed = self._run(steps, ranks, values)
         return Frame(closed) if closed is not None else None
 
     def advance(self, tick: Tick) -> pa.RecordBatch | None:
@@ -136,13 +139,13 @@ class WindowAggregateKernel:
         return self._run(self.windower.finish(end_seq), None, [])
 
     def _run(
-        self, steps: list[Step], rows: Rows | None, values: list[pa.Array]
+        self, steps: list[Step], ranks: np.ndarray | None, values: list[pa.Array]
     ) -> pa.RecordBatch | None:
         closed: list[pa.RecordBatch] = []
         for step in steps:
             if isinstance(step, Assign):
-                assert rows is not None
-                self._assign(step, rows, values)
+                assert ranks is not None
+                self._assign(step, ranks, values)
             elif isinstance(step, Merge):
                 for acc in self.accumulators:
                     acc.merge(step.dst, step.src)
@@ -157,15 +160,15 @@ class WindowAggregateKernel:
             return None
         return closed[0] if len(closed) == 1 else pa.concat_batches(closed)
 
-    def _assign(self, step: Assign, rows: Rows, values: list[pa.Array]) -> None:
+    def _assign(self, step: Assign, ranks: np.ndarray, values: list[pa.Array]) -> None:
         if step.rows is None:
-            picked, seqs = values, rows.seqs
+            picked = values
         else:
             taker = pa.array(step.rows)
             picked = [v.take(taker) for v in values]
-            seqs = rows.seqs[step.rows]
+            ranks = ranks[step.rows]
         for acc, which in zip(self.accumulators, self.inputs.index, strict=True):
-            acc.update(step.slots, None if which is None else picked[which], seqs)
+            acc.update(step.slots, None if which is None else picked[which], ranks)
 
     def _free(self, slots: np.ndarray) -> None:
         if not len(slots):

@@ -153,7 +153,7 @@ def _membership(node: Apply, args: list[VType]) -> VType:
         raise _fail(node, "`in` needs a list such as [1, 2, 3] on its right")
     left = args[0]
     if left.known and right.item.known and unify([left, right.item]) is None:
-        msg = f"`{node.text}` looks for {left.describe()} among {right.item.describe()} values"
+        msg = f"`{node.text}` looks for {left.describe()} in a list of {right.item.value}s"
         raise _fail(node, msg)
     return VType.BOOL
 
@@ -193,7 +193,7 @@ def _pattern(node: Apply, args: list[VType]) -> VType:
 def _coalesce(node: Apply, args: list[VType]) -> VType:
     found = unify(args)
     if found is None:
-        kinds = ", ".join(t.describe() for t in args)
+        kinds = " and ".join(dict.fromkeys(t.describe() for t in args))
         raise _fail(node, f"`{node.text}` mixes {kinds}", hint="give coalesce values of one kind")
     return found
 
