@@ -1,7 +1,8 @@
 """Cutting an input file into blocks of whole lines, about `batch_size` lines each.
 
 The file is never read whole: a block is cut at its last newline, and an over-long line is
-cut to its first MAX_LINE_BYTES + 1 bytes (enough to report it) while the rest is skipped.
+cut to its first MAX_LINE_BYTES + 1 bytes (enough to report it), handed on as a block of its
+own, and only then is the rest of it skipped: a run that stops at that line never reads it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 
 from vbatch.io.evt.parse import MAX_BLOCK_BYTES, Block
 from vbatch.io.source import MAX_LINE_BYTES
+
+MAX_READ_BYTES = 1 << 26  # one read never asks for more, however long lines were so far
 
 
 class BlockReader:
@@ -27,7 +30,7 @@ class BlockReader:
 
     def __iter__(self) -> Iterator[Block]:
         boost = 1
-        while data := self._file.read(self._want() * boost):
+        while data := self._file.read(min(self._want() * boost, MAX_READ_BYTES)):
             buffer = self._carry + data if self._carry else data
             cut, count = self._cut(buffer)
             boost = 1 if cut else boost * 2
@@ -37,6 +40,7 @@ class BlockReader:
             tail = len(self._carry) - self._carry.rfind(b"\n") - 1
             if tail > MAX_LINE_BYTES:
                 yield from self._cut_long_tail(tail)
+                boost = 1
         while self._carry:
             cut, count = self._cut(self._carry)
             cut = cut or len(self._carry)
@@ -58,12 +62,15 @@ class BlockReader:
         return cut, count
 
     def _cut_long_tail(self, tail: int) -> Iterator[Block]:
-        """Emit the whole lines before an over-long unfinished line, then its head only."""
+        """Emit the whole lines before an over-long unfinished line, then its head only; skip
+        the rest of the line once the head was taken."""
         whole = len(self._carry) - tail
         if whole:
             yield self._emit(self._carry[:whole], self._carry.count(b"\n", 0, whole))
-        head, self._carry = _cut_long_line(self._file, self._carry[whole:])
-        yield self._emit(head, 1)
+        head = self._carry[whole : whole + MAX_LINE_BYTES + 1] + b"\n"
+        yield Block(self._line, head, cut_line=True)
+        self._line += 1
+        self._carry = _after_newline(self._file, self._carry[whole:])
 
     def _emit(self, block: bytes, count: int) -> Block:
         self._per_line = len(block) / max(count, 1)
@@ -72,12 +79,11 @@ class BlockReader:
         return emitted
 
 
-def _cut_long_line(file: IO[bytes], start: bytes) -> tuple[bytes, bytes]:
-    """Skip the rest of a line longer than MAX_LINE_BYTES; its head, and the bytes after it."""
-    head = start[: MAX_LINE_BYTES + 1] + b"\n"
+def _after_newline(file: IO[bytes], start: bytes) -> bytes:
+    """Skip the rest of the line `start` begins; the bytes after its newline."""
     chunk = start
     while (end := chunk.find(b"\n")) < 0:
         chunk = file.read(1 << 20)
         if not chunk:
-            return head, b""
-    return head, chunk[end + 1 :]
+            return b""
+    return chunk[end + 1 :]

@@ -62,10 +62,12 @@ class Group:
 
 @dataclass(frozen=True)
 class Block:
-    """Whole lines of the input: the number of the first one and their bytes."""
+    """Whole lines of the input: the number of the first one and their bytes; `cut_line`: the
+    block is the head of one over-long line, whose rest is skipped after it."""
 
     first_line: int
     data: bytes
+    cut_line: bool = False
 
 
 @dataclass

@@ -74,7 +74,9 @@ class EvtReader:
         try:
             for block in blocks:
                 pending.append(pool.submit(parse_block, block, self._book))
-                if len(pending) > 2 * self.workers:
+                # An over-long line is settled before its rest is skipped: under --on-error
+                # fail the run stops there, without reading the line to its end.
+                while len(pending) > (0 if block.cut_line else 2 * self.workers):
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
