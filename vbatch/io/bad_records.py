@@ -12,9 +12,10 @@ import numpy as np
 import pyarrow as pa
 
 from vbatch.errors import InputError
-from vbatch.io.columns import TIME_HINT, TYPE_HINT, EventColumns
+from vbatch.io.columns import TIME_HINT, TYPE_HINT, EventColumns, time_flaws
 from vbatch.io.json_text import json_rows
 from vbatch.io.source import (
+    MAX_TIME_MS,
     ErrorPolicy,
     ReadOptions,
     ReadStats,
@@ -99,8 +100,11 @@ class DeadLetters:
         self.close()
 
 
-def invalid_rows(batch: pa.RecordBatch, columns: EventColumns) -> list[tuple[int, str, str | None]]:
-    """Rows without an event type or time, with the reason and a hint (rare: a Python loop)."""
+def invalid_rows(
+    batch: pa.RecordBatch, columns: EventColumns, earliest: int = -MAX_TIME_MS
+) -> list[tuple[int, str, str | None]]:
+    """Rows without an event type or time, or with a time that is not whole milliseconds from
+    `earliest` to MAX_TIME_MS, with the reason and a hint (rare: a Python loop)."""
     checks = [(columns.time_column, "event time", TIME_HINT)]
     if columns.type_column is not None:
         checks.insert(0, (columns.type_column, "event type", TYPE_HINT))
@@ -115,6 +119,10 @@ def invalid_rows(batch: pa.RecordBatch, columns: EventColumns) -> list[tuple[int
             continue
         for row in rows.tolist():
             problems.setdefault(row, (f"missing {what} '{name}'", missing_hint))
+    if columns.time_column in names:
+        for flaw in time_flaws(batch.column(columns.time_column), columns.time_column, earliest):
+            for row in flaw.rows.tolist():
+                problems.setdefault(row, (flaw.reason, flaw.hint))
     return sorted((row, reason, hint) for row, (reason, hint) in problems.items())
 
 

@@ -6,10 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vbatch.errors import InputError
 from vbatch.io.source import (
+    MAX_TIME_MS,
     TS,
     ReadOptions,
 )
@@ -149,6 +152,62 @@ _TIME_CONVERSIONS = (
     (pa.types.is_integer, _whole_ms),
     (pa.types.is_floating, _whole_ms),
 )
+
+
+@dataclass(frozen=True)
+class TimeFlaw:
+    """Rows whose event time vbatch refuses, and why."""
+
+    rows: np.ndarray
+    reason: str
+    hint: str
+
+
+def time_flaws(column: pa.Array, name: str, earliest: int) -> list[TimeFlaw]:
+    """Rows of an event-time column that are not whole milliseconds from `earliest` to
+    MAX_TIME_MS (nulls aside: they are missing times). Columns of other types are refused
+    whole by `event_times`."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary.take(column.indices)
+    unit = _MS_SCALE.get(column.type.unit) if pa.types.is_timestamp(column.type) else (1, 1)
+    if not (pa.types.is_timestamp(column.type) or _is_number(column.type)) or unit is None:
+        return []
+    hint = f"event times are milliseconds from {'0' if earliest == 0 else '-2**61'} to 2**61"
+    flaws = []
+    if pa.types.is_floating(column.type):
+        column = column.cast(pa.float64())
+        whole = pc.equal(pc.floor(column), column)  # false for NaN and ±inf
+        rows = np.flatnonzero(~whole.fill_null(True).to_numpy(zero_copy_only=False))
+        if len(rows):
+            flaws.append(TimeFlaw(rows, f"event time '{name}' is not whole milliseconds", hint))
+    low, high = _bounds(earliest, *unit)
+    values = column.cast(pa.float64() if pa.types.is_floating(column.type) else pa.int64())
+    extremes = pc.min_max(values)
+    if (
+        extremes["min"].is_valid
+        and low <= extremes["min"].as_py() <= extremes["max"].as_py() <= high
+    ):
+        return flaws
+    for test, bound, what in ((pc.less, low, "negative"), (pc.greater, high, "out of range")):
+        limit = float(bound) if pa.types.is_floating(values.type) else bound
+        outside = test(values, pa.scalar(limit, values.type)).fill_null(False)
+        rows = np.flatnonzero(outside.to_numpy(zero_copy_only=False))
+        if len(rows):
+            what = what if earliest == 0 else "out of range"
+            flaws.append(TimeFlaw(rows, f"event time '{name}' is {what}", hint))
+    return flaws
+
+
+def _is_number(dtype: pa.DataType) -> bool:
+    return pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
+
+
+def _bounds(earliest: int, multiply: int, divide: int) -> tuple[int, int]:
+    """The range of raw values (in a unit `multiply / divide` ms) from `earliest` to MAX_TIME_MS,
+    clipped to int64; ms = raw * multiply // divide, as `event_times` computes it."""
+    low = -((-earliest * divide) // multiply)
+    high = ((MAX_TIME_MS + 1) * divide - 1) // multiply
+    return max(low, -(2**63)), min(high, 2**63 - 1)
 
 
 # --- Per-type schemas -------------------------------------------------------------------------

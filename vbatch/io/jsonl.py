@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from vbatch.errors import InputError
+from vbatch.io import json_screen, strict_json
 from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
 from vbatch.io.columns import TIME_COLUMNS, TYPE_COLUMN, EventColumns, event_columns, input_files
 from vbatch.io.formats import JSONL_SUFFIXES
@@ -27,6 +28,7 @@ RECORD_HEAD = 1024  # how much of an over-long line the dead-letter file keeps
 _NEWLINE = ord("\n")
 _BLANK = np.zeros(256, bool)
 _BLANK[[ord(" "), ord("\t"), ord("\r"), ord("\n")]] = True
+_BOM = b"\xef\xbb\xbf"
 _ARROW_ROW = re.compile(r"(?:JSON parse error: )?(.*?)(?: in row (\d+))?$", re.S)
 _ARROW_COLUMN = re.compile(r"Column\(/?([^)]*)\)")
 
@@ -53,8 +55,10 @@ class LineBlock:
         return int((self.ends - self.starts).max(initial=0))
 
     def text(self, index: int) -> bytes:
-        """The bytes of line `index` of the block, without its newline."""
-        return bytes(self.data[int(self.starts[index]) : int(self.ends[index])])
+        """The bytes of line `index` of the block, without its newline (nor a byte-order mark
+        starting the file)."""
+        text = bytes(self.data[int(self.starts[index]) : int(self.ends[index])])
+        return text.removeprefix(_BOM) if self.first_line + index == 1 else text
 
     def filled(self) -> np.ndarray:
         """Indices of the lines that are not blank (pyarrow skips blank lines)."""
@@ -204,19 +208,24 @@ class _BlockReader:
         self._options, self._path, self._splitter, self._bad = options, path, splitter, bad
         self._keep_times = frozenset({*TIME_COLUMNS, options.time_column or TIME_COLUMNS[0]})
         self._type_column = None if options.event_type else TYPE_COLUMN
+        self._held: list[BadRecord] | None = None  # the slow path's bad lines, reported in order
 
     def chunk(self, block: LineBlock, first_seq: int) -> InputChunk:
         """The events of `block`, `_seq` counting from `first_seq`; bad lines reported."""
+        if json_screen.unsafe_lines(block.data, block.starts, block.ends):
+            return self._chunk_by_line(block, first_seq)
         try:
             # pyarrow needs every line inside one of its blocks
             block_bytes = max(PARSE_BLOCK_BYTES, block.longest + 2)
             table = parse_lines(block.data, self._keep_times, block_bytes)
         except pa.ArrowInvalid:
             return self._chunk_by_line(block, first_seq)
+        if json_screen.suspect_numbers(table):
+            return self._chunk_by_line(block, first_seq)
         lines = np.arange(block.ends.size) if table.num_rows == block.ends.size else block.filled()
         batch = table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table)
         columns = event_columns(batch.schema.names, self._options, self._path)
-        problems = invalid_rows(batch, columns)
+        problems = invalid_rows(batch, columns, earliest=0)
         for row, reason, hint in problems:
             index = int(lines[row])
             record = block.text(index).decode("utf-8", "replace")
@@ -230,7 +239,18 @@ class _BlockReader:
         )
 
     def _chunk_by_line(self, block: LineBlock, first_seq: int) -> InputChunk:
-        """The slow path: find the bad lines with json.loads, parse each event type apart."""
+        """The slow path: find the bad lines with json.loads, parse each event type apart.
+
+        Bad lines are reported in line order once all are known (the first stops the run).
+        """
+        self._held = []
+        chunk = self._chunk_lines(block, first_seq)
+        held, self._held = self._held, None
+        for record in sorted(held, key=lambda r: r.line):
+            self._bad.report(record)
+        return chunk
+
+    def _chunk_lines(self, block: LineBlock, first_seq: int) -> InputChunk:
         objects = self._objects(block)
         with_ts = any(isinstance(o, dict) and TIME_COLUMNS[0] in o for _, o in objects)
         time_key = self._options.time_column or (TIME_COLUMNS[0] if with_ts else TIME_COLUMNS[1])
@@ -243,13 +263,14 @@ class _BlockReader:
             else:
                 self._report(block, index, problem)
         parsed = {name: self._parse_group(block, lines) for name, lines in groups.items()}
+        parsed = {name: self._timed(block, columns, *group) for name, group in parsed.items()}
         kept = np.sort(np.concatenate([np.empty(0, int), *(lines for lines, _ in parsed.values())]))
         batches = []
-        for name, (lines, table) in parsed.items():
+        for name, (lines, batch) in parsed.items():
             if not len(lines):
                 continue
             seq = first_seq + np.searchsorted(kept, lines)
-            framed = frame(table.combine_chunks().to_batches()[0], columns)
+            framed = frame(batch, columns)
             keys = partial(_keys, block.text(int(lines[0])))
             batches.append(self._splitter.event_batch(name, framed, seq, self._path, keys))
         return InputChunk(tuple(batches), first_seq, len(kept))
@@ -257,13 +278,31 @@ class _BlockReader:
     def _objects(self, block: LineBlock) -> list[tuple[int, Any]]:
         objects = []
         for index in block.filled().tolist():
+            raw = block.text(index)
             try:
-                objects.append((index, json.loads(block.text(index))))
-            except UnicodeDecodeError:
-                self._report(block, index, "line is not valid UTF-8")
-            except json.JSONDecodeError as err:
-                self._report(block, index, err.msg, err.colno)
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                column = len(raw[: err.start].decode("utf-8")) + 1
+                self._report(block, index, f"invalid UTF-8 byte 0x{raw[err.start]:02x}", column)
+                continue
+            try:
+                objects.append((index, strict_json.loads(text)))
+            except strict_json.JsonProblem as err:
+                self._report(block, index, err.reason, err.pos + 1, err.hint)
         return objects
+
+    def _timed(
+        self, block: LineBlock, columns: EventColumns, lines: np.ndarray, table: pa.Table
+    ) -> tuple[np.ndarray, pa.RecordBatch]:
+        """A group's lines and rows without those whose event time is refused (reported)."""
+        batch = table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table)
+        problems = invalid_rows(batch, columns, earliest=0) if len(lines) else []
+        for row, reason, hint in problems:
+            self._report(block, int(lines[row]), reason, hint=hint)
+        if not problems:
+            return lines, batch
+        rows = [p[0] for p in problems]
+        return np.delete(lines, rows), drop_rows(batch, rows)
 
     def _parse_group(self, block: LineBlock, lines: list[int]) -> tuple[np.ndarray, pa.Table]:
         """Parse lines of one event type, dropping (or failing on) each line pyarrow refuses."""
@@ -278,9 +317,20 @@ class _BlockReader:
                 self._report(block, lines.pop(row), reason)
         return np.empty(0, int), pa.table({})
 
-    def _report(self, block: LineBlock, index: int, reason: str, column: int | None = None) -> None:
+    def _report(
+        self,
+        block: LineBlock,
+        index: int,
+        reason: str,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
         record = block.text(index).decode("utf-8", "replace")
-        self._bad.report(BadRecord(self._path, block.first_line + index, reason, record, column))
+        bad = BadRecord(self._path, block.first_line + index, reason, record, column, hint)
+        if self._held is None:
+            self._bad.report(bad)
+        else:
+            self._held.append(bad)
 
 
 def _object_problem(obj: Any, columns: EventColumns) -> str | None:

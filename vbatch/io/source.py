@@ -15,6 +15,10 @@ TS = "_ts"
 SEQ = "_seq"
 DEFAULT_BATCH_SIZE = 65_536
 MAX_LINE_BYTES = 1 << 20  # a longer .evt / JSON line is refused, not buffered
+MAX_NESTING = 64  # lists or JSON objects nested deeper in a value are refused
+# Event times beyond ±2**61 ms (about ±73 million years) are refused: with durations bounded
+# alike, window starts, ends and watermarks computed from them stay inside int64.
+MAX_TIME_MS = 1 << 61
 
 
 @dataclass(frozen=True)

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from vbatch.io import strict_json
 from vbatch.io.evt.shapes import Shape
 from vbatch.io.evt.values import (
-    INT64_MAX,
     UNIT_HINT,
     UNIT_MS,
     BadLine,
     Kind,
-    check_int,
     describe,
+    parse_float,
+    parse_int,
     promote,
     python_type,
     unescape,
 )
-from vbatch.io.source import SEQ, TS
+from vbatch.io.source import MAX_NESTING, MAX_TIME_MS, SEQ, TS
 
 RESERVED = (TS, SEQ)
+MAX_SHAPE_FIELDS = 256  # a regex of more captures compiles slower than the exact parser reads
 
 
 @dataclass
@@ -39,16 +40,18 @@ class Event:
     types: list[pa.DataType] = field(default_factory=list)
     kinds: list[Kind | None] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set, repr=False)
 
     def check_name(self, name: str, pos: int) -> None:
         """Refuse a reserved or repeated field name found at `pos`."""
         if name in RESERVED:
             raise BadLine(pos, f"field name '{name}' is reserved")
-        if name in self.names:
+        if name in self._seen:
             raise BadLine(pos, f"field '{name}' appears twice")
 
     def add(self, name: str, value: object, typ: pa.DataType, kind: Kind | None, pos: int) -> None:
         """Append a field whose value starts at `pos`."""
+        self._seen.add(name)
         self.names.append(name)
         self.values.append(value)
         self.types.append(typ)
@@ -57,7 +60,7 @@ class Event:
 
     def shape(self) -> Shape | None:
         """The shape a regex can match for lines written like this one, if any."""
-        if not self.learnable or None in self.kinds:
+        if not self.learnable or None in self.kinds or len(self.names) > MAX_SHAPE_FIELDS:
             return None
         fields = tuple(zip(self.names, self.kinds, strict=True))
         return Shape(self.event_type, self.time is not None, fields)  # type: ignore[arg-type]
@@ -91,6 +94,7 @@ class LineParser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self._depth = 0  # lists open around the current value
 
     def parse(self) -> Event | Clock | None:
         """The line's event or clock, None for a blank or comment line; raises BadLine."""
@@ -153,12 +157,17 @@ class LineParser:
         factor = UNIT_MS.get(unit)
         if factor is None:
             raise BadLine(match.start(3), f"unknown time unit '{unit}'", UNIT_HINT)
-        fraction = fraction or ""
+        fraction = (fraction or "").rstrip("0")
+        shown = match.group() if len(match.group()) <= 24 else match.group()[:20] + "…"
+        if len(whole.lstrip("0")) > 19:  # checked before int(): Python caps digits at 4300
+            raise _time_out_of_range(self.pos, shown)
+        if len(fraction) > 9:  # a day is 8.64e7 ms: more decimals cannot be whole milliseconds
+            raise BadLine(self.pos, f"time '{shown}' is not a whole number of milliseconds")
         scaled, scale = int(whole + fraction) * factor, 10 ** len(fraction)
         if scaled % scale:
-            raise BadLine(self.pos, f"time '{match.group()}' is not a whole number of milliseconds")
-        if scaled // scale > INT64_MAX:
-            raise BadLine(self.pos, f"time '{match.group()}' is out of range")
+            raise BadLine(self.pos, f"time '{shown}' is not a whole number of milliseconds")
+        if scaled // scale > MAX_TIME_MS:
+            raise _time_out_of_range(self.pos, shown)
         self.pos = match.end()
         return scaled // scale
 
@@ -240,8 +249,8 @@ class LineParser:
             raise BadLine(start, f"bad number '{token}'", hint)
         self.pos = end
         if match.group(1) or match.group(2):
-            return float(match.group()), pa.float64(), Kind.FLOAT
-        return check_int(int(match.group()), start), pa.int64(), Kind.INT
+            return parse_float(match.group(), start), pa.float64(), Kind.FLOAT
+        return parse_int(match.group(), start), pa.int64(), Kind.INT
 
     def _keyword(self) -> tuple[object, pa.DataType, Kind | None]:
         if self._at_end():
@@ -258,6 +267,9 @@ class LineParser:
 
     def _list(self) -> tuple[object, pa.DataType, Kind | None]:
         start = self.pos
+        self._depth += 1
+        if self._depth > MAX_NESTING:
+            raise BadLine(start, f"lists nested deeper than {MAX_NESTING} levels")
         self.pos += 1
         items: list[object] = []
         inner: pa.DataType = pa.null()
@@ -274,6 +286,7 @@ class LineParser:
             items.append(value)
             inner = merged
             self._skip_ws()
+        self._depth -= 1
         return items, pa.list_(inner), None
 
     # -- JSON lines
@@ -281,9 +294,9 @@ class LineParser:
     def _json(self, time: int | None) -> Event:
         start = self.pos
         try:
-            obj = json.loads(self.text[start:])
-        except json.JSONDecodeError as err:
-            raise BadLine(start + err.pos, f"bad JSON: {err.msg}") from err
+            obj = strict_json.loads(self.text[start:])
+        except strict_json.JsonProblem as err:
+            raise BadLine(start + err.pos, f"bad JSON: {err.reason}", err.hint) from err
         if not isinstance(obj, dict):
             raise BadLine(start, "a JSON event must be an object")
         event_type = obj.get("event_type")
@@ -313,4 +326,15 @@ def _json_time(stamp: object, pos: int) -> int:
         stamp = int(stamp)
     if type(stamp) is not int:
         raise BadLine(pos, '"_ts" / "timestamp" must be a whole number of milliseconds')
-    return check_int(stamp, pos)
+    if stamp < 0:
+        raise BadLine(pos, f'"_ts" / "timestamp" is negative ({stamp})', _TIME_HINT)
+    if stamp > MAX_TIME_MS:
+        raise _time_out_of_range(pos, str(stamp))
+    return stamp
+
+
+_TIME_HINT = "event times are milliseconds from 0 to 2**61"
+
+
+def _time_out_of_range(pos: int, shown: str) -> BadLine:
+    return BadLine(pos, f"time '{shown}' is out of range", _TIME_HINT)

@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vbatch.io.evt.values import INT64_MAX, UNIT_MS, BadLine, Kind, unescape
+from vbatch.io.evt.values import UNIT_MS, BadLine, Kind, unescape
+from vbatch.io.source import MAX_TIME_MS
 
 MAX_SHAPES_PER_TYPE = 4
 
@@ -152,9 +153,11 @@ def _match(lines: pa.StringArray, regex: str, prefilter: bool) -> tuple[pa.Struc
 
 
 def _times(token: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Milliseconds of captured time tokens, and which rows the fast path may keep."""
+    """Milliseconds of captured time tokens, and which rows the fast path may keep (the exact
+    parser says what is wrong with the others)."""
     try:  # plain milliseconds: a token starts with a digit, so only digits cast
-        return pc.cast(token, pa.int64()).to_numpy(), np.ones(len(token), dtype=bool)
+        ms = pc.cast(token, pa.int64()).to_numpy()
+        return ms, ms <= MAX_TIME_MS
     except pa.ArrowInvalid:
         pass
     parts = pc.extract_regex(token, _TIME_PARTS)
@@ -176,8 +179,9 @@ def _unit_times(
     factor = _UNIT_FACTORS[pc.index_in(unit, value_set=_UNIT_NAMES).to_numpy()]
     scale = 10 ** pc.binary_length(fraction).to_numpy().astype(np.int64)
     parts = pc.cast(pc.binary_join_element_wise("0", fraction, ""), pa.int64()).to_numpy() * factor
-    ok = (ms < INT64_MAX // factor - 1) & (parts % scale == 0)
-    return np.where(ok, ms * np.where(ok, factor, 0) + parts // scale, 0), ok
+    ok = (ms <= MAX_TIME_MS // factor) & (parts % scale == 0)
+    total = np.where(ok, ms * np.where(ok, factor, 0) + parts // scale, 0)
+    return total, ok & (total <= MAX_TIME_MS)
 
 
 def _strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
@@ -202,12 +206,21 @@ def _verbatim(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return text, None
 
 
+def _floats(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """Captured floats; rows too large for a float are not ok (the exact parser reports them)."""
+    values = pc.cast(text, pa.float64())
+    finite = pc.is_finite(values)
+    if pc.all(finite).as_py():
+        return values, None
+    return values, finite.to_numpy(zero_copy_only=False)
+
+
 _STRING_KINDS = (Kind.DQ_STRING, Kind.SQ_STRING)
 _KIND_COLUMN: dict[Kind, Callable[[pa.Array], tuple[pa.Array, np.ndarray | None]]] = {
     Kind.DQ_STRING: _strings,
     Kind.SQ_STRING: _strings,
     Kind.INT: lambda text: (pc.cast(text, pa.int64()), None),
-    Kind.FLOAT: lambda text: (pc.cast(text, pa.float64()), None),
+    Kind.FLOAT: _floats,
     Kind.BOOL: lambda text: (pc.equal(text, "true"), None),
     Kind.NULL: lambda text: (pa.nulls(len(text)), None),
 }

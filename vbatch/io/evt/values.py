@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -62,9 +63,33 @@ def describe(t: pa.DataType) -> str:
 def check_int(value: int, pos: int) -> int:
     """`value` if it fits in 64 bits; raises BadLine otherwise."""
     if not -(2**63) <= value <= INT64_MAX:
-        hint = "write it as a float (e.g. 1.0e20) or as a string"
-        raise BadLine(pos, f"integer {value} does not fit in 64 bits", hint)
+        raise _too_big_int(str(value), pos)
     return value
+
+
+def parse_int(digits: str, pos: int) -> int:
+    """The integer written `digits` (`-?[0-9]+`) if it fits in 64 bits; raises BadLine otherwise.
+
+    The length is checked first: Python refuses to convert integers of over 4300 digits.
+    """
+    if len(digits.lstrip("-")) > 19:
+        raise _too_big_int(digits, pos)
+    return check_int(int(digits), pos)
+
+
+def parse_float(text: str, pos: int) -> float:
+    """The float written `text`, if a float can hold it; raises BadLine otherwise."""
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else text[:20] + "…"
+        raise BadLine(pos, f"number {shown} is too large for a float")
+    return value
+
+
+def _too_big_int(digits: str, pos: int) -> BadLine:
+    shown = digits if len(digits) <= 24 else digits[:20] + "…"
+    hint = "write it as a float (e.g. 1.0e20) or as a string"
+    return BadLine(pos, f"integer {shown} does not fit in 64 bits", hint)
 
 
 def _int_type(value: int, pos: int) -> pa.DataType:
