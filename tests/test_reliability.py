@@ -7,21 +7,31 @@ error with a documented exit code; never a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+import subprocess
+import sys
+import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import EXAMPLES, ROOT
 from test_golden import run_vbatch
 
+from vbatch.datasets import generate
 from vbatch.errors import InputError
 from vbatch.io.evt import EvtLineParser, EvtReader
 from vbatch.io.jsonl import JsonlReader
 from vbatch.io.parquet import ParquetReader
 from vbatch.io.source import ErrorPolicy, ReadOptions
+from vbatch.io.writers import ParquetWriter
 
 PROGRAM = "stream S = A\n    .where(v > 0)\n"
 GOOD_EVT = ("@1 A { v: 1 }", "@3 A { v: 3 }")
@@ -195,3 +205,242 @@ def test_a_line_of_20000_fields_is_read_in_linear_time(tmp_path: Path) -> None:
     chunks = list(EvtReader(path, ReadOptions()))
     seconds = time.monotonic() - started
     assert (chunks[0].batches[0].batch.num_columns, seconds < 5) == (20_002, True)
+
+
+# ---- outputs: 5, 7, 9, 20, 35, 36 ---------------------------------------------------------------
+
+EVERY_EVENT = "stream S = SensorReading\n    .where(value > 0)\n"
+SENSOR_EVT = '@1 SensorReading { sensor_id: "S1", value: 100.0, zone: "A" }\n'
+
+
+def vbatch_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command line run from `cwd`."""
+    command = [sys.executable, "-m", "vbatch", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def run_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A program passing every sensor reading on, and a small input with one bad line."""
+    program, events = tmp_path / "p.vpl", tmp_path / "in.evt"
+    program.write_text(EVERY_EVENT)
+    events.write_text(SENSOR_EVT + "not an event\n" + SENSOR_EVT.replace("@1", "@2"))
+    return program, events
+
+
+def simulate(program: Path, events: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_vbatch("simulate", "-p", str(program), "-e", str(events), "--immediate", "-q", *args)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (as root; skipped otherwise), unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)])
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
+def test_a_full_disk_is_exit_2_naming_the_file_and_leaves_nothing(
+    tmp_path: Path, small_disk: Path, fmt: str
+) -> None:
+    program, events = tmp_path / "p.vpl", tmp_path / "sensors.parquet"
+    program.write_text(EVERY_EVENT)
+    generate("sensors", 100_000, events)
+    out = small_disk / ("out.jsonl" if fmt == "jsonl" else "out")
+    result = simulate(program, events, "-o", str(out), "-f", fmt)
+    name = out if fmt == "jsonl" else out / f"S.{fmt}"
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        2,
+        f"{name}: cannot write: " + result.stderr.split("cannot write: ", 1)[1].splitlines()[0],
+    )
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+    assert list(small_disk.rglob("*")) == []
+
+
+def test_a_failed_parquet_write_is_removed_and_abort_after_it_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = ParquetWriter(tmp_path / "out")
+    writer.write("S", pa.record_batch({"_ts": [1], "_seq": [0], "v": [1.5]}))
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
+    with pytest.raises(InputError) as caught:
+        writer.close()
+    writer.abort()
+    assert caught.value.render().startswith(f"{tmp_path / 'out' / 'S.parquet'}: cannot write")
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_aborting_a_half_written_parquet_writer_removes_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = ParquetWriter(tmp_path / "out")
+    writer.write("S", pa.record_batch({"_ts": [1], "_seq": [0], "v": [1.5], "w": [2]}))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise pa.ArrowInvalid("Only 0 out of 4 columns are initialized")
+
+    monkeypatch.setattr(pq.ParquetWriter, "close", broken)
+    writer.abort()
+    monkeypatch.undo()
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_output_writes_through_a_fifo(tmp_path: Path, run_files: tuple[Path, Path]) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = simulate(*run_files, "-o", str(fifo), "-f", "jsonl", "--on-error", "skip",
+                      "--dead-letter", str(tmp_path / "dead.jsonl"))  # fmt: skip
+    reader.join(timeout=30)
+    assert (result.returncode, stat.S_ISFIFO(fifo.lstat().st_mode)) == (0, True)
+    assert [json.loads(line)["_ts"] for line in got[0].splitlines()] == [1, 2]
+
+
+def test_output_through_a_symlink_replaces_its_target(
+    tmp_path: Path, run_files: tuple[Path, Path]
+) -> None:
+    target, link = tmp_path / "target.jsonl", tmp_path / "link.jsonl"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    result = simulate(*run_files, "-o", str(link), "--on-error", "skip")
+    assert (result.returncode, link.is_symlink()) == (0, True)
+    assert [json.loads(line)["_ts"] for line in target.read_text().splitlines()] == [1, 2]
+
+
+def test_output_to_a_null_device_keeps_it_a_device(
+    tmp_path: Path, run_files: tuple[Path, Path]
+) -> None:
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError:
+        pytest.skip("making a device node needs root")
+    dead = tmp_path / "dead.jsonl"
+    result = simulate(*run_files, "-o", str(null), "-f", "jsonl", "--on-error", "skip",
+                      "--dead-letter", str(dead))  # fmt: skip
+    assert (result.returncode, stat.S_ISCHR(null.lstat().st_mode)) == (0, True)
+
+
+@pytest.mark.parametrize("option", ["--dead-letter", "--output"])
+@pytest.mark.parametrize("victim", ["events", "program", "hard link to the events"])
+def test_an_output_naming_an_input_is_refused_before_writing(
+    tmp_path: Path, run_files: tuple[Path, Path], option: str, victim: str
+) -> None:
+    program, events = run_files
+    path = {"events": events, "program": program}.get(victim, tmp_path / "alias.evt")
+    if victim.startswith("hard link"):
+        os.link(events, path)
+    before = (program.read_bytes(), events.read_bytes())
+    result = simulate(program, events, "--on-error", "skip", option, str(path),
+                      *(["--dead-letter", str(tmp_path / "d.jsonl")] if option == "--output" else []))  # fmt: skip
+    assert (result.returncode, "would overwrite the" in result.stderr) == (3, True)
+    assert (program.read_bytes(), events.read_bytes()) == before
+
+
+def test_a_live_output_naming_the_program_is_refused(run_files: tuple[Path, Path]) -> None:
+    program, _ = run_files
+    before = program.read_bytes()
+    result = run_vbatch("run", "-p", str(program), "-o", str(program), "--no-stdin")
+    assert (result.returncode, result.stderr.splitlines()[0], program.read_bytes()) == (
+        3,
+        f"error: --output {program} would overwrite the program",
+        before,
+    )
+
+
+def test_an_output_under_a_file_is_exit_2(tmp_path: Path, run_files: tuple[Path, Path]) -> None:
+    program, events = run_files
+    result = simulate(program, events, "-o", str(events / "x.jsonl"))
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"{events / 'x.jsonl'}: cannot write the output: {events} is not a folder",
+    )
+
+
+def test_an_unwritable_dead_letter_file_is_exit_2_before_the_run(
+    tmp_path: Path, run_files: tuple[Path, Path]
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(locked)], check=True)
+    else:
+        locked.chmod(0o500)
+    dead = locked / "d.jsonl"
+    try:
+        result = simulate(*run_files, "--on-error", "skip", "--dead-letter", str(dead))
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(locked)], check=True)
+    reason = "read-only file system" if os.geteuid() == 0 else "permission denied"
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"{locked / 'd.jsonl'}: cannot write the dead-letter file: {reason}",
+    )
+    assert "Events processed" not in result.stdout
+
+
+def test_a_stream_name_too_long_for_a_file_is_exit_2(tmp_path: Path) -> None:
+    name = "S" * 260
+    program = tmp_path / "long.vpl"
+    program.write_text(f"stream {name} = SensorReading\n    .where(value > 0)\n")
+    result = simulate(program, EXAMPLES / "first_context.evt", "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "longer than 255 bytes" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_empty_output_path_is_refused(tmp_path: Path) -> None:
+    program = EXAMPLES / "first_context.vpl"
+    result = vbatch_in(tmp_path, "simulate", "-p", str(program),
+                       "-e", str(EXAMPLES / "first_context.evt"), "--immediate", "-o", "")  # fmt: skip
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        3,
+        "error: --output needs a path, not ''",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("output", ["out.jsonl", "out"])
+def test_dead_letters_go_beside_the_output_and_the_summary_says_where(
+    tmp_path: Path, run_files: tuple[Path, Path], output: str
+) -> None:
+    program, events = run_files
+    result = vbatch_in(tmp_path, "simulate", "-p", str(program), "-e", str(events),
+                       "--immediate", "-q", "--on-error", "skip", "-o", output)  # fmt: skip
+    dead = tmp_path / "out.dead-letter.jsonl"
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (
+        0,
+        "Dead letters:     out.dead-letter.jsonl",
+    )
+    assert json.loads(dead.read_text())["line"] == 2
+    assert not (tmp_path / "vbatch-dead-letter.jsonl").exists()
+    assert not (ROOT / "vbatch-dead-letter.jsonl").exists()
+
+
+def test_skipping_without_an_output_needs_a_dead_letter_path(
+    tmp_path: Path, run_files: tuple[Path, Path]
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    result = vbatch_in(here, "simulate", "-p", str(run_files[0]), "-e", str(run_files[1]),
+                       "--immediate", "--on-error", "skip")  # fmt: skip
+    assert (result.returncode, result.stderr.splitlines()[0]) == (
+        3,
+        "error: --on-error skip needs --dead-letter PATH: there is no --output to put them beside",
+    )
+    assert list(here.iterdir()) == []

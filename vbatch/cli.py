@@ -182,11 +182,12 @@ def _parameter(text: str) -> tuple[str, object]:
     return name, value
 
 
-DEFAULT_DEAD_LETTER = Path("vbatch-dead-letter.jsonl")
+DEAD_LETTER_SUFFIX = ".dead-letter.jsonl"
 DeadLetterOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        "--dead-letter", help=f"Where skipped records go (default: {DEFAULT_DEAD_LETTER})."
+        "--dead-letter",
+        help=f"Where skipped records go (default: beside --output, <output>{DEAD_LETTER_SUFFIX}).",
     ),
 ]
 ContextsOption = Annotated[
@@ -237,7 +238,7 @@ def simulate(
         typer.Option("--quiet", "-q", help="Print only the summary block (use with --output)."),
     ] = False,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -300,11 +301,14 @@ def simulate(
         from vbatch.app.simulate import SimulateOptions, run_simulate
 
         checked = compile_text(read_program_text(program), str(program))
+        out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
+        fmt = output_format or (output_format_for(out) if out else OutputFormat.JSONL)
+        dead = _dead_letter_path(on_error, dead, out)
+        check_paths(checked, {"the program": program, "the events": events}, out, fmt, dead)
         read = _read_options(
-            checked, on_error, dead_letter,
+            checked, on_error, dead,
             batch_size=batch_size, event_type=event_type, time_column=time_column,
         )  # fmt: skip
-        fmt = output_format or (output_format_for(output) if output else OutputFormat.JSONL)
         options = SimulateOptions(
             program=checked,
             events=events,
@@ -313,12 +317,14 @@ def simulate(
             speed=speed,
             verbose=verbose,
             quiet=quiet,
-            output=output,
+            output=out,
             output_format=fmt,
             contexts=contexts,
             capacity=channel_capacity,
         )
         summary = run_simulate(options, _write_stdout)
+        if summary.bad_records and dead is not None:
+            typer.echo(f"Dead letters:     {dead}")
         if stats:
             typer.echo(f"Duration:         {summary.seconds * 1000:.1f} ms")
             typer.echo(f"Event rate:       {summary.rate:,.0f} events/s")
@@ -329,18 +335,70 @@ def simulate(
 def _read_options(
     program: Program, on_error: ErrorPolicy, dead_letter: Path | None, **settings: Any
 ) -> ReadOptions:
-    """How to read events for `program`: its declared schemas, and under `--on-error skip` a
-    dead-letter file."""
+    """How to read events for `program`: its declared schemas, and where skipped records go."""
     from vbatch.api import declared_schemas
     from vbatch.io.source import ReadOptions
 
-    skip = on_error is ErrorPolicy.SKIP
     return ReadOptions(
         on_error=on_error,
-        dead_letter=(dead_letter or DEFAULT_DEAD_LETTER) if skip else None,
+        dead_letter=dead_letter,
         schemas=declared_schemas(program),
         **settings,
     )
+
+
+def _path_option(text: str | None, option: str) -> Path | None:
+    """The path an option names; an empty one is refused (it would mean the current folder)."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ConfigError(f"{option} needs a path, not {text!r}", hint=f"e.g. {option} out/")
+    return Path(text)
+
+
+def _dead_letter_path(
+    on_error: ErrorPolicy, given: Path | None, output: Path | None
+) -> Path | None:
+    """Where skipped records go: `--dead-letter`, else beside a file or folder `--output`;
+    None when nothing is skipped."""
+    if on_error is not ErrorPolicy.SKIP:
+        return None
+    if given is not None:
+        return given
+    if output is not None and (output.is_file() or not output.exists()):
+        return output.with_name(output.stem + DEAD_LETTER_SUFFIX)
+    if output is not None and output.is_dir():
+        return output.with_name(output.name + DEAD_LETTER_SUFFIX)
+    where = "there is no --output to put them beside" if output is None else f"{output} is a device"
+    msg = f"--on-error skip needs --dead-letter PATH: {where}"
+    raise ConfigError(msg, hint="e.g. --dead-letter bad-records.jsonl")
+
+
+def check_paths(
+    program: Program,
+    inputs: dict[str, Path],
+    output: Path | None,
+    fmt: OutputFormat,
+    dead_letter: Path | None,
+) -> None:
+    """Before anything is opened for writing: refuse outputs that would overwrite an input or
+    each other (exit 3), and outputs that cannot be written (exit 2)."""
+    from vbatch.io.targets import check_file_target, check_folder_target, refuse_inputs
+
+    targets: list[tuple[str, Path]] = []
+    folder = output is not None and fmt is not OutputFormat.JSONL
+    names = [f"{s.name}.{fmt.value}" for s in program.streams] if folder else []
+    if output is not None:
+        targets += [("--output", output), *(("--output", output / n) for n in names)]
+    if dead_letter is not None:
+        targets.append(("--dead-letter", dead_letter))
+    refuse_inputs(targets, inputs)
+    if output is not None and folder:
+        check_folder_target(output, names, "output")
+    elif output is not None:
+        check_file_target(output, "output")
+    if dead_letter is not None:
+        check_file_target(dead_letter, "dead-letter file")
 
 
 def _endpoint(text: str | None, option: str) -> tuple[str, int] | None:
@@ -392,7 +450,7 @@ def run(
         ),
     ] = 5.0,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write JSON lines here instead of stdout.")
+        str | None, typer.Option("--output", "-o", help="Write JSON lines here instead of stdout.")
     ] = None,
     on_error: Annotated[
         ErrorPolicy,
@@ -426,15 +484,19 @@ def run(
         from vbatch.io.live import SourceSpec
 
         checked = compile_text(read_program_text(file), str(file))
-        # A live run never stops on bad input; --on-error skip adds the dead-letter file.
-        read = replace(
-            _read_options(checked, on_error, dead_letter, batch_size=batch_size),
-            on_error=ErrorPolicy.SKIP,
-        )
+        out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
+        dead = _dead_letter_path(on_error, dead, out)
         endpoints = (_endpoint(tcp, "--tcp"), _endpoint(http, "--http"))
         use_stdin = stdin if stdin is not None else (follow is None and not any(endpoints))
         if follow is not None and not follow.is_file():
             raise InputError("no such file to follow", path=str(follow))
+        inputs = {"the program": file} | ({"the followed file": follow} if follow else {})
+        check_paths(checked, inputs, out, OutputFormat.JSONL, dead)
+        # A live run never stops on bad input; --on-error skip adds the dead-letter file.
+        read = replace(
+            _read_options(checked, on_error, dead, batch_size=batch_size),
+            on_error=ErrorPolicy.SKIP,
+        )
         specs = [SourceSpec("stdin")] if use_stdin else []
         specs += [SourceSpec("follow", follow)] if follow is not None else []
         servers = zip(("tcp", "http"), endpoints, strict=True)
@@ -444,7 +506,7 @@ def run(
             read=read,
             sources=tuple(specs),
             linger_ms=linger,
-            output=output,
+            output=out,
             metrics_port=metrics_port if metrics else None,
             metrics_host=metrics_host,
             contexts=contexts,
@@ -453,9 +515,10 @@ def run(
         report = lambda line: typer.echo(line, err=True)  # noqa: E731
         summary = LiveRun(options, sys.stdout.buffer, report).run()
         figures = summary.inputs
+        kept = f" (dead letters in {dead})" if figures.bad_records and dead is not None else ""
         report(
             f"vbatch run: {figures.events} events in, {summary.outputs} outputs,"
-            f" {figures.bad_records} bad records"
+            f" {figures.bad_records} bad records{kept}"
         )
 
     run_guarded(body)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from vbatch.errors import ConfigError
 from vbatch.io.json_text import json_values
-from vbatch.io.writers import AtomicFile, joined_text
+from vbatch.io.writers import OutputFile, joined_text
 
 BLOCK_EVENTS = 1 << 20  # rows per generated block and per Parquet row group
 EVT_LINES = 1 << 17  # .evt lines built at a time
@@ -269,13 +269,13 @@ def generate(
         raise ConfigError(f"data set {kind!r}: {err}") from err
     blocks = _exactly(generated, events)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic = AtomicFile(out)
+    file = OutputFile(out)
     try:
-        write(atomic.temp, blocks, spec)
+        write(file.temp, blocks, spec)
     except BaseException:
-        atomic.discard()
+        file.discard()
         raise
-    atomic.commit()
+    file.commit()
     return out
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
@@ -71,22 +73,34 @@ class DeadLetters:
             raise record.error()
         self._stats.bad_records += 1
         if self._options.dead_letter is not None:
-            if self._out is None:
-                self._out = open(self._options.dead_letter, "w", encoding="utf-8")  # noqa: SIM115
-            self._out.write(record.dead_letter() + "\n")
+            with self._writing(self._options.dead_letter):
+                if self._out is None:
+                    self._out = _created(self._options.dead_letter)
+                self._out.write(record.dead_letter() + "\n")
         if self.on_skip is not None:
             self.on_skip(record)
 
     def flush(self) -> None:
         """Make what was set aside so far visible in the file."""
-        if self._out is not None:
-            self._out.flush()
+        if self._out is not None and self._options.dead_letter is not None:
+            with self._writing(self._options.dead_letter):
+                self._out.flush()
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        try:
+            yield
+        except OSError as err:
+            self.close()
+            msg, hint = f"cannot write dead letters: {err.strerror}", "give --dead-letter a path"
+            raise InputError(msg, path=str(path), hint=hint) from err
 
     def close(self) -> None:
         """Close the dead-letter file."""
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        out, self._out = self._out, None
+        if out is not None:
+            with contextlib.suppress(OSError):
+                out.close()
 
     def __enter__(self) -> DeadLetters:
         return self
@@ -98,6 +112,12 @@ class DeadLetters:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _created(path: Path) -> TextIO:
+    """The dead-letter file, created afresh (with its folder, beside an output not made yet)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by DeadLetters.close
 
 
 def invalid_rows(
