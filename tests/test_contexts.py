@@ -214,3 +214,58 @@ def test_a_core_the_machine_lacks_is_a_configuration_error(tmp_path: Path) -> No
     )
     assert result.returncode == 3
     assert "context `c` asks for core 4096" in result.stderr
+
+
+def test_a_script_without_a_main_guard_runs_with_contexts(tmp_path: Path) -> None:
+    """Workers never import the user's script again (no `if __name__ == "__main__":`)."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import vbatch\n"
+        f"program = vbatch.load({str(EXAMPLES / 'pipeline.vpl')!r})\n"
+        f"result = program.simulate({str(EXAMPLES / 'pipeline.evt')!r})\n"
+        "print('rows', result['ZoneStats'].num_rows)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "rows 2\n", "")
+
+
+def busy_loops() -> list[subprocess.Popen[bytes]]:
+    """One busy process pinned to each core: a loaded machine."""
+    cores = sorted(os.sched_getaffinity(0))
+    loops = []
+    for core in cores:
+        loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        os.sched_setaffinity(loop.pid, {core})
+        loops.append(loop)
+    return loops
+
+
+RACE = """
+context light
+context heavy
+stream Idle = SensorReading .context(light) .where(zone == "nowhere")
+stream Busy = SensorReading .context(heavy)
+    .partition_by(sensor_id)
+    .window(30s, sliding: 1s)
+    .aggregate(p: percentile(value, 90), all: collect(value), n: count(distinct(value)))
+"""
+
+
+def test_a_worker_that_finished_never_makes_a_live_one_look_dead(tmp_path: Path) -> None:
+    """On a loaded machine, the light context finishes and exits while the coordinator still
+    waits for room in the heavy one's full queue: that once ended the run with "context
+    `heavy` died (exit code None)" although it was working."""
+    events, program = tmp_path / "sensors.parquet", tmp_path / "race.vpl"
+    vbatch.datasets.generate("sensors", 150_000, events)
+    program.write_text(RACE)
+    args = ["-p", str(program), "-e", str(events), "--immediate", "-q", "--batch-size", "20000"]
+    loops = busy_loops()
+    try:
+        runs = [run_vbatch("simulate", *args)]
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert [(r.returncode, r.stderr) for r in runs] == [(0, "")]

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from vbatch.errors import ConfigError, InputError, VbatchError
+from vbatch.errors import ConfigError, InputError, VbatchError, printable
 from vbatch.io.formats import OutputFormat, output_format_for
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy
 from vbatch.lang import compile_text
 from vbatch.lang.ast import dump
 from vbatch.lang.parser import parse
 from vbatch.lang.program import Program
+from vbatch.lean import without_pandas
 from vbatch.plan.build import plan_program
 
 if TYPE_CHECKING:
@@ -44,16 +45,37 @@ def _write_stdout(text: str) -> None:
     sys.stdout.write(text)
 
 
+MAX_PROGRAM_BYTES = 16 << 20  # a longer program file is refused, not read to its end
+
+
 def read_program_text(path: Path) -> str:
     """The text of a program file, or an InputError (exit 2) naming the file."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            data = file.read(MAX_PROGRAM_BYTES + 1)
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
     except IsADirectoryError:
         raise InputError("is a directory, not a program file", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read: {err}", path=str(path)) from None
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", path=str(path)) from None
+    if len(data) > MAX_PROGRAM_BYTES:
+        msg = f"is larger than {MAX_PROGRAM_BYTES >> 20} MiB, the most a program file may hold"
+        raise InputError(msg, path=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        msg = f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})"
+        raise InputError(msg, path=str(path)) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _prestart_workers(program: Program, contexts: bool) -> None:
+    """Start the fork server before Arrow is imported here, so both imports overlap."""
+    if contexts and program.used_contexts():
+        from vbatch.runtime.forkserver import prestart
+
+        prestart()
 
 
 def run_guarded(action: Callable[[], T]) -> T:
@@ -298,9 +320,10 @@ def simulate(
     """
 
     def body() -> None:
+        checked = compile_text(read_program_text(program), str(program))
+        _prestart_workers(checked, contexts)
         from vbatch.app.simulate import SimulateOptions, run_simulate
 
-        checked = compile_text(read_program_text(program), str(program))
         out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
         fmt = output_format or (output_format_for(out) if out else OutputFormat.JSONL)
         dead = _dead_letter_path(on_error, dead, out)
@@ -480,10 +503,11 @@ def run(
     """
 
     def body() -> None:
+        checked = compile_text(read_program_text(file), str(file))
+        _prestart_workers(checked, contexts)
         from vbatch.app.live import LiveOptions, LiveRun
         from vbatch.io.live import SourceSpec
 
-        checked = compile_text(read_program_text(file), str(file))
         out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
         dead = _dead_letter_path(on_error, dead, out)
         endpoints = (_endpoint(tcp, "--tcp"), _endpoint(http, "--http"))
@@ -512,7 +536,7 @@ def run(
             contexts=contexts,
             capacity=channel_capacity,
         )
-        report = lambda line: typer.echo(line, err=True)  # noqa: E731
+        report = lambda line: typer.echo(printable(line), err=True)  # noqa: E731
         summary = LiveRun(options, sys.stdout.buffer, report).run()
         figures = summary.inputs
         kept = f" (dead letters in {dead})" if figures.bad_records and dead is not None else ""
@@ -526,6 +550,7 @@ def run(
 
 def main() -> None:
     """Console-script entry point."""
+    without_pandas()  # the command line never uses pandas (see vbatch/lean.py)
     try:
         app()
     except BrokenPipeError:

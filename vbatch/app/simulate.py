@@ -17,7 +17,7 @@ from vbatch.plan.physical import PhysicalPlan
 from vbatch.plan.trace import TraceOptions, traced
 from vbatch.render import ConsoleRenderer
 from vbatch.runtime.replay import Pacing, Simulation, Sink
-from vbatch.runtime.runners import make_runner
+from vbatch.runtime.runners import make_runner, prestart
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     program = options.program
     trace = TraceOptions(window_rows=not options.quiet, filter_reasons=options.verbose)
     physical = placed(program, contexts=options.contexts, trace=trace)
+    if physical.uses_processes:
+        prestart()
     plan = physical.logical
     reader = open_events(options.events, options.read)
     console = ConsoleRenderer(plan, write, verbose=options.verbose, quiet=options.quiet)

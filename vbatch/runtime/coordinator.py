@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
@@ -32,21 +32,10 @@ from vbatch.runtime.assembly import (
     death_of,
 )
 from vbatch.runtime.engine import Engine
+from vbatch.runtime.forkserver import main_hidden, worker_context
 from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Sources, advance_payload
 from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
-
-
-def worker_context() -> multiprocessing.context.ForkServerContext:
-    """How workers start: forked from a server that has already imported the engine.
-
-    The fork server starts once per coordinator process (importing vbatch once), so each
-    worker then starts in milliseconds instead of importing Python, Arrow and numpy again;
-    workers are never forked from the coordinator itself.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["vbatch.runtime.worker"])
-    return context
 
 
 def check_cores(physical: PhysicalPlan) -> None:
@@ -168,7 +157,8 @@ class ContextRunner:
             process = self.context.Process(
                 target=worker_module.main, args=(spec,), name=f"vbatch-{context}", daemon=True
             )
-            process.start()
+            with main_hidden():
+                process.start()
             self.processes[context] = process
         for context in self._order:
             self.ingress[context] = inbound[context][0].writer()
@@ -186,10 +176,11 @@ class ContextRunner:
 
     # ---- main thread: dispatch -------------------------------------------------
 
-    def _alive(self) -> bool:
-        if self.state.failure is not None:
-            return False
-        return all(p.is_alive() for p in self.processes.values())
+    def _alive_check(self, context: str) -> Callable[[], bool]:
+        """Whether a put to `context` may keep waiting: the run has not failed and that
+        worker is alive (another worker that finished and exited is no reason to stop)."""
+        process = self.processes[context]
+        return lambda: self.state.failure is None and process.is_alive()
 
     def _dispatch(self, chunk: InputChunk, epochs: queue.Queue[Epoch | None]) -> None:
         inputs = [(b.event_type, b.batch) for b in chunk.batches]
@@ -219,14 +210,16 @@ class ContextRunner:
 
     def _send(self, context: str, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
         reads, writer = self._reads[context], self.ingress[context]
+        alive = self._alive_check(context)
         for source, batch in inputs:
             if source in reads and batch.num_rows:
                 with self._watching(context):
-                    writer.put(batch, tag=self.sources.tag(source), alive=self._alive)
+                    writer.put(batch, tag=self.sources.tag(source), alive=alive)
 
     def _send_marker(self, context: str, marker: Control, payload: bytes) -> None:
         with self._watching(context):
-            self.ingress[context].put_message(payload, tag=marker, alive=self._alive)
+            alive = self._alive_check(context)
+            self.ingress[context].put_message(payload, tag=marker, alive=alive)
 
     @contextmanager
     def _watching(self, context: str) -> Iterator[None]:

@@ -81,3 +81,10 @@ def make_runner(
 
     extra = {} if capacity is None else {"capacity": capacity}
     return ContextRunner(physical, send_rows=send_rows, **extra)
+
+
+def prestart() -> None:
+    """Start what worker processes are forked from, ahead of the run that needs them."""
+    from vbatch.runtime.forkserver import prestart as start_fork_server
+
+    start_fork_server()

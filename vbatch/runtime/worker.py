@@ -10,12 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vbatch.kernels.protocol import EmitKind
+from vbatch.lean import without_pandas
 from vbatch.plan.logical import LogicalPlan
 from vbatch.plan.physical import WorkerPlan
 from vbatch.runtime.engine import Engine
 from vbatch.runtime.pipeline import Emitted
 from vbatch.runtime.protocol import Control, Failure, Finished, Sources, advance_values, owned
 from vbatch.runtime.queue import Channel, ChannelReader, ChannelWriter
+
+without_pandas()  # workers (and the fork server they come from) never use pandas
 
 
 @dataclass(frozen=True)
