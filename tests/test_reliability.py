@@ -444,3 +444,60 @@ def test_skipping_without_an_output_needs_a_dead_letter_path(
         "error: --on-error skip needs --dead-letter PATH: there is no --output to put them beside",
     )
     assert list(here.iterdir()) == []
+
+
+# ---- 24, 29, 32, 33: messages, data sets, program files -----------------------------------------
+
+
+def test_control_characters_from_the_input_are_escaped_in_messages(tmp_path: Path) -> None:
+    program, events = tmp_path / "p.vpl", tmp_path / "in.evt"
+    program.write_text("stream S = A\n    .where(v > 0)\n")
+    kind = "\\u001b[2J\\u0007X"
+    events.write_text(f'{{"event_type": "{kind}", "_ts": 1, "v": 1}}\n'
+                      f'{{"event_type": "{kind}", "_ts": 2, "v": "text"}}\n')  # fmt: skip
+    result = simulate(program, events)
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "of \\x1b[2J\\x07X holds a str value" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("jitter_ms=-5", "error: jitter_ms cannot be negative, not -5"),
+        ("spike_rate=2", "error: spike_rate is a fraction from 0 to 1, not 2"),
+        ("sensors=many", "error: sensors must be a whole number, not 'many'"),
+        ("nope=1", "error: data set 'sensors' has no parameter 'nope'"),
+    ],
+)
+def test_a_bad_data_set_parameter_is_exit_3(tmp_path: Path, param: str, message: str) -> None:
+    out = tmp_path / "s.parquet"
+    result = run_vbatch("datasets", "generate", "sensors", "--out", str(out), "-P", param)
+    assert (result.returncode, result.stderr.splitlines()[0], out.exists()) == (3, message, False)
+    assert "_sensor_blocks" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "parse"])
+def test_a_program_file_beyond_16_mib_is_refused_without_reading_it_all(command: str) -> None:
+    result = run_vbatch(command, "/dev/zero")
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "/dev/zero: is larger than 16 MiB, the most a program file may hold",
+    )
+
+
+@pytest.mark.parametrize("command", ["check", "parse"])
+def test_a_byte_order_mark_starting_a_program_is_skipped(tmp_path: Path, command: str) -> None:
+    program = tmp_path / "bom.vpl"
+    program.write_bytes(b"\xef\xbb\xbf" + PROGRAM.encode())
+    assert run_vbatch(command, str(program)).returncode == 0
+
+
+def test_errors_after_a_byte_order_mark_point_at_the_text(tmp_path: Path) -> None:
+    program = tmp_path / "bom.vpl"
+    program.write_bytes(b"\xef\xbb\xbfstrem X = Y\n")
+    result = run_vbatch("check", str(program))
+    assert (result.returncode, result.stderr.splitlines()[:3]) == (
+        1,
+        [f"{program}:1:1: unknown statement `strem`", "    1 | strem X = Y", "      | ^^^^^"],
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pyarrow.parquet as pq
 
 from vbatch.errors import ConfigError
 from vbatch.io.json_text import json_values
-from vbatch.io.writers import OutputFile, joined_text
+from vbatch.io.writers import OutputFile, joined_text, writing
 
 BLOCK_EVENTS = 1 << 20  # rows per generated block and per Parquet row group
 EVT_LINES = 1 << 17  # .evt lines built at a time
@@ -30,6 +32,14 @@ class _Kind:
     description: str
     fields: Mapping[str, tuple[str, ...]]  # event type → its fields, in order
     blocks: Callable[..., Blocks]
+    options: type | None = None  # a dataclass whose fields are parameters too
+
+    def parameters(self) -> dict[str, object]:
+        """Every parameter of the data set, with its default."""
+        signature = inspect.signature(self.blocks).parameters.values()
+        named = {p.name: p.default for p in signature if p.kind is p.KEYWORD_ONLY}
+        extra = {f.name: f.default for f in fields(self.options)} if self.options else {}
+        return named | extra
 
 
 # --- sensors ----------------------------------------------------------------------------------
@@ -235,8 +245,56 @@ _KINDS: dict[str, _Kind] = {
         "UserActivity { user_id, action }: bursty sessions separated by idle gaps over 5 s",
         {"UserActivity": ("user_id", "action")},
         _user_blocks,
+        _Sessions,
     ),
 }
+
+# What values a parameter takes: numbers are at least 0 unless listed here.
+_POSITIVE = frozenset({"sensors", "rate", "users", "min_actions"})
+_FRACTIONS = frozenset({"spike_rate", "negative_rate", "logout_rate"})
+_ORDERED = (
+    ("min_actions", "max_actions"),
+    ("min_step_ms", "max_step_ms"),
+    ("min_idle_ms", "mean_idle_ms"),
+)
+
+
+def _checked(kind: str, spec: _Kind, params: Mapping[str, object]) -> dict[str, object]:
+    """`params` as the data set's generator takes them; a ConfigError (exit 3) names the first
+    unknown parameter or value out of its range."""
+    defaults = spec.parameters()
+    for name in params:
+        if name not in defaults:
+            msg = f"data set {kind!r} has no parameter {name!r}"
+            raise ConfigError(msg, hint=f"its parameters: {', '.join(defaults)}")
+    values = {name: _value(name, value, defaults[name]) for name, value in params.items()}
+    merged = defaults | values
+    for low, high in _ORDERED:
+        if low in merged and merged[high] < merged[low]:  # type: ignore[operator]
+            raise ConfigError(f"{high} ({merged[high]}) must be at least {low} ({merged[low]})")
+    return values
+
+
+def _value(name: str, value: object, default: object) -> object:
+    """One parameter's value, checked against the type of its default and its range."""
+    if isinstance(default, str | tuple):
+        if not isinstance(value, str) or not value.strip(","):
+            raise ConfigError(f"{name} takes names separated by commas, not {value!r}")
+        return value
+    whole = isinstance(default, int)
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name} must be {kind}, not {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, not {value!r}")
+    if name in _FRACTIONS and not 0 <= value <= 1:
+        raise ConfigError(f"{name} is a fraction from 0 to 1, not {value}")
+    if name in _POSITIVE and value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    if value < 0:
+        raise ConfigError(f"{name} cannot be negative, not {value}")
+    return value
+
 
 DATASETS: dict[str, str] = {name: kind.description for name, kind in _KINDS.items()}
 
@@ -263,15 +321,14 @@ def generate(
         raise ConfigError(msg)
     out = Path(out)
     write = _writer(fmt or out.suffix.lstrip("."))
-    try:
-        generated = spec.blocks(np.random.default_rng(seed), **params)
-    except TypeError as err:  # an unknown parameter
-        raise ConfigError(f"data set {kind!r}: {err}") from err
+    generated = spec.blocks(np.random.default_rng(seed), **_checked(kind, spec, params))
     blocks = _exactly(generated, events)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
     file = OutputFile(out)
     try:
-        write(file.temp, blocks, spec)
+        with writing(out):
+            write(file.temp, blocks, spec)
     except BaseException:
         file.discard()
         raise

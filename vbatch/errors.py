@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# Control characters but tab: C0 (newline included: a message is one line), DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    r"""`text` safe to print on a terminal: control characters (ESC, BEL, newlines) that came
+    from the input are shown as escapes, so they neither drive the terminal nor forge lines.
+
+    >>> printable("A\x1b[31mB\x07")
+    'A\\x1b[31mB\\x07'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _shown(line: str) -> str:
+    """A source line with each control character as one replacement character (carets below
+    it stay aligned)."""
+    return _CONTROL.sub("\ufffd", line)
 
 
 def suggest(word: str, choices: Iterable[str], cutoff: float = 0.7) -> str | None:
@@ -69,22 +89,24 @@ class VbatchError(Exception):
 
     def render(self) -> str:
         """`file:line:col: message`, the source line, a caret underline and a hint."""
-        where = self.source_name or "<input>"
+        where = printable(self.source_name or "<input>")
+        message, hint = printable(self.message), printable(self.hint or "")
         if self.span is None:
-            head = f"{where}: {self.message}" if self.source_name else f"error: {self.message}"
-            return head + (f"\nhint: {self.hint}" if self.hint else "")
-        head = f"{where}:{self.span.line}:{self.span.column}: {self.message}"
+            head = f"{where}: {message}" if self.source_name else f"error: {message}"
+            return head + (f"\nhint: {hint}" if hint else "")
+        head = f"{where}:{self.span.line}:{self.span.column}: {message}"
         lines = [head]
         source_line = _line_of(self.source_text, self.span.line)
         if source_line is not None:
+            source_line = _shown(source_line)
             gutter = f"{self.span.line:>5} | "
             lines.append(gutter + source_line)
             width = _caret_width(self.span, len(source_line))
             lines.append(
                 " " * (len(gutter) - 2) + "| " + " " * (self.span.column - 1) + "^" * width
             )
-        if self.hint:
-            lines.append(f"hint: {self.hint}")
+        if hint:
+            lines.append(f"hint: {hint}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -138,13 +160,13 @@ class InputError(VbatchError):
         self.record_line = line
 
     def render(self) -> str:
-        where = self.path or "<input>"
+        where = printable(self.path or "<input>")
         if self.record_line is not None:
             where += f":{self.record_line}"
             if self.span is not None and self.span.column:
                 where += f":{self.span.column}"
-        text = f"{where}: {self.message}"
-        return text + (f"\nhint: {self.hint}" if self.hint else "")
+        text = f"{where}: {printable(self.message)}"
+        return text + (f"\nhint: {printable(self.hint)}" if self.hint else "")
 
 
 class ConfigError(VbatchError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vbatch.lang.check import check
-from vbatch.lang.parser import parse
+from vbatch.lang.parser import BOM, parse
 from vbatch.lang.program import Program
 
 
@@ -13,6 +13,7 @@ def compile_text(text: str, source_name: str = "<input>") -> Program:
     >>> compile_text("stream S = E .where(x > 1)").streams[0].name
     'S'
     """
+    text = text.removeprefix(BOM)
     return check(parse(text, source_name), source_name, text)
 
 

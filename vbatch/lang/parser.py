@@ -18,6 +18,7 @@ from vbatch.lang import ast
 from vbatch.lang.syntax_errors import syntax_error, token_span
 
 DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+BOM = "\ufeff"  # a byte-order mark some editors put first: not part of the program
 
 
 def grammar_text() -> str:
@@ -44,6 +45,7 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
     >>> parse("context c").statements[0].name
     'c'
     """
+    text = text.removeprefix(BOM)
     try:
         tree = _lark().parse(text)
         return _ToAst().transform(tree)
