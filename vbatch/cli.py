@@ -17,6 +17,7 @@ from vbatch.lang import compile_text
 from vbatch.lang.ast import dump
 from vbatch.lang.parser import parse
 from vbatch.lang.program import Program
+from vbatch.lean import without_pandas
 from vbatch.plan.build import plan_program
 
 if TYPE_CHECKING:
@@ -67,6 +68,14 @@ def read_program_text(path: Path) -> str:
         msg = f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})"
         raise InputError(msg, path=str(path)) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _prestart_workers(program: Program, contexts: bool) -> None:
+    """Start the fork server before Arrow is imported here, so both imports overlap."""
+    if contexts and program.used_contexts():
+        from vbatch.runtime.forkserver import prestart
+
+        prestart()
 
 
 def run_guarded(action: Callable[[], T]) -> T:
@@ -311,9 +320,10 @@ def simulate(
     """
 
     def body() -> None:
+        checked = compile_text(read_program_text(program), str(program))
+        _prestart_workers(checked, contexts)
         from vbatch.app.simulate import SimulateOptions, run_simulate
 
-        checked = compile_text(read_program_text(program), str(program))
         out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
         fmt = output_format or (output_format_for(out) if out else OutputFormat.JSONL)
         dead = _dead_letter_path(on_error, dead, out)
@@ -493,10 +503,11 @@ def run(
     """
 
     def body() -> None:
+        checked = compile_text(read_program_text(file), str(file))
+        _prestart_workers(checked, contexts)
         from vbatch.app.live import LiveOptions, LiveRun
         from vbatch.io.live import SourceSpec
 
-        checked = compile_text(read_program_text(file), str(file))
         out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
         dead = _dead_letter_path(on_error, dead, out)
         endpoints = (_endpoint(tcp, "--tcp"), _endpoint(http, "--http"))
@@ -539,6 +550,7 @@ def run(
 
 def main() -> None:
     """Console-script entry point."""
+    without_pandas()  # the command line never uses pandas (see vbatch/lean.py)
     try:
         app()
     except BrokenPipeError:
