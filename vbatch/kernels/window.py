@@ -33,7 +33,7 @@ from vbatch.kernels.windowers import (
 from vbatch.plan.logical import WindowAggregate
 from vbatch.plan.windows import Window, WindowKind
 
-PARTITION = "__part"  # a window row's partition, numbered in first-seen order
+PARTITION = "__part"  # a window row's partition: the _seq of the row that first showed it
 
 Windower = TimeWindower | CountWindower | SessionWindower
 
@@ -65,7 +65,8 @@ class WindowAggregateKernel:
 
     Output columns: `_ts` (window end), `_seq` (the arrival that closed the window), the
     `.aggregate` fields, partition keys not already named, `_window_start`, `_window_end`,
-    and `__part`, the window's partition in first-seen order (for the output order).
+    and `__part`, the `_seq` of the first row of the window's partition: partitions are
+    ordered by first appearance, the same way however the keys are spread over shards.
     """
 
     stateful = True
@@ -89,6 +90,7 @@ class WindowAggregateKernel:
         self.outputs = [(name, compile_expr(expr)) for name, expr in node.outputs]
         self.stats = WindowStats()
         self.arrived = 0  # rows taken so far: the next row's arrival rank
+        self.first_seq = np.zeros(0, np.int64)  # per partition code, its first row's _seq
         self.schema = self._rows(empty_close()).schema
 
     def _compile_inputs(self) -> _Inputs:
@@ -120,6 +122,7 @@ class WindowAggregateKernel:
             return Frame(closed) if closed is not None else None
         codes = self.keys.encode([batch.column(k) for k in self.node.keys], batch.num_rows)
         seqs = batch.column("_seq").to_numpy()
+        self._note_first_rows(codes, seqs)
         ts = batch.column("_ts").to_numpy()
         rows = Rows(codes, ts, seqs, tick.before_rows(frame.positions))
         values = [expr(batch) for expr in self.inputs.exprs]
@@ -129,6 +132,18 @@ class WindowAggregateKernel:
         self.arrived += batch.num_rows
         closed = self._run(steps, ranks, values)
         return Frame(closed) if closed is not None else None
+
+    def _note_first_rows(self, codes: np.ndarray, seqs: np.ndarray) -> None:
+        """Remember the `_seq` of the first row of each partition seen for the first time."""
+        known = len(self.first_seq)
+        if self.keys.count <= known:
+            return
+        fresh = np.flatnonzero(codes >= known)
+        new_codes, first = np.unique(codes[fresh], return_index=True)
+        grown = np.empty(self.keys.count, np.int64)
+        grown[:known] = self.first_seq
+        grown[new_codes] = seqs[fresh[first]]
+        self.first_seq = grown
 
     def advance(self, tick: Tick) -> pa.RecordBatch | None:
         """Close the windows the watermark has passed."""
@@ -208,7 +223,7 @@ class WindowAggregateKernel:
             columns.setdefault(key, value)
         columns["_window_start"] = pa.array(step.starts, pa.int64())
         columns["_window_end"] = pa.array(step.ends, pa.int64())
-        columns[PARTITION] = pa.array(step.codes, pa.int64())
+        columns[PARTITION] = pa.array(self.first_seq[step.codes], pa.int64())
         return pa.RecordBatch.from_pydict(columns)
 
 

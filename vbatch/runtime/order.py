@@ -1,9 +1,10 @@
 """The deterministic order of outputs across streams.
 
 Each output row sorts by: the arrival that caused it (`_seq`), the end of the window it
-came from (per-event rows first), the window's stream and partition (`__ord`), then the
-stream's depth (readers after the stream they read), the kind of row (a window's own row
-before what it emits), the stream's declaration order and the row's position.
+came from (per-event rows first), the stream it is ordered with (`__root`) and the window's
+partition (`__ord`: the `_seq` of the partition's first row), then the stream's depth
+(readers after the stream they read), the kind of row (a window's own row before what it
+emits), the stream's declaration order and the row's position.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from vbatch.kernels.protocol import EmitKind, Frame, Kernel
 from vbatch.kernels.window import PARTITION
 from vbatch.plan.logical import StreamPlan
 
-ORDER_SHIFT = 40  # __ord = root stream index << 40 | partition code
 WEND = "__wend"
+ROOT = "__root"
 ORD = "__ord"
 FIRST = np.iinfo(np.int64).min
 KIND_RANK = {EmitKind.WINDOW: 0, EmitKind.PRINT: 1, EmitKind.OUTPUT: 2, EmitKind.FILTERED: 2}
@@ -29,7 +30,7 @@ Keys = tuple[np.ndarray, ...]
 
 
 class OrderedWindow:
-    """A window kernel whose rows get the global order columns `__wend` and `__ord`.
+    """A window kernel whose rows get the global order columns `__wend`, `__root`, `__ord`.
 
     Window rows sort by window end, then by the stream they are ordered with (`root`) and
     their partition in first-seen order; readers downstream keep the columns.
@@ -42,7 +43,8 @@ class OrderedWindow:
         self.root = root
         names = [n for n in kernel.schema.names if n != PARTITION]
         fields = [kernel.schema.field(n) for n in names]
-        self.schema = pa.schema([*fields, pa.field(WEND, pa.int64()), pa.field(ORD, pa.int64())])
+        extra = [pa.field(name, pa.int64()) for name in (WEND, ROOT, ORD)]
+        self.schema = pa.schema([*fields, *extra])
 
     def process(self, frame: Frame) -> Frame | None:
         """The window's rows, placed."""
@@ -61,11 +63,11 @@ class OrderedWindow:
 
     def _placed(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         index = batch.schema.get_field_index(PARTITION)
-        codes = batch.column(index).to_numpy()
+        partition = batch.column(index)
         batch = batch.remove_column(index)
         batch = batch.append_column(WEND, batch.column("_window_end"))
-        order = pa.array((self.root << ORDER_SHIFT) | codes, pa.int64())
-        return batch.append_column(ORD, order)
+        batch = batch.append_column(ROOT, pa.repeat(pa.scalar(self.root, pa.int64()), len(batch)))
+        return batch.append_column(ORD, partition)
 
 
 def row_keys(batch: pa.RecordBatch, stream: StreamPlan, kind: EmitKind) -> Keys:
@@ -74,7 +76,8 @@ def row_keys(batch: pa.RecordBatch, stream: StreamPlan, kind: EmitKind) -> Keys:
     return (
         batch.column("_seq").to_numpy(),
         _column_or(batch, WEND, FIRST, n),
-        _column_or(batch, ORD, stream.root << ORDER_SHIFT, n),
+        _column_or(batch, ROOT, stream.root, n),
+        _column_or(batch, ORD, FIRST, n),
         np.full(n, stream.depth, np.int64),
         np.full(n, KIND_RANK[kind], np.int64),
         np.full(n, stream.index, np.int64),
@@ -86,7 +89,8 @@ def event_keys(seq: np.ndarray) -> Keys:
     """Sort keys of input events: before anything they cause."""
     n = len(seq)
     first = np.full(n, FIRST, np.int64)
-    return (seq, first, first, np.full(n, EVENT_RANK), first, first, np.arange(n, dtype=np.int64))
+    rank = np.full(n, EVENT_RANK)
+    return (seq, first, first, first, rank, first, first, np.arange(n, dtype=np.int64))
 
 
 def merge_order(keys: Sequence[Keys]) -> tuple[np.ndarray, np.ndarray]:
