@@ -357,6 +357,15 @@ BAD_PROGRAMS = [
         "give each declaration its own name",
     ),
     ("const K = nope + 1", CheckError, 1, 11, "`nope` is not a constant", None),
+    # nesting beyond the documented limit is refused where it passes it (issue 13: 10)
+    (
+        "stream X = Y .where(" + "not " * 5000 + "v)",
+        VplSyntaxError,
+        1,
+        4009,
+        "the program nests deeper than 1000 levels here",
+        "split the expression, e.g. into named constants or a chain of streams",
+    ),
 ]
 
 

@@ -501,3 +501,42 @@ def test_errors_after_a_byte_order_mark_point_at_the_text(tmp_path: Path) -> Non
         1,
         [f"{program}:1:1: unknown statement `strem`", "    1 | strem X = Y", "      | ^^^^^"],
     )
+
+
+# ---- 10: deep programs -------------------------------------------------
+
+DEEP_500 = {
+    "and": " and ".join(["v > 0"] * 500),
+    "or": " or ".join(["v > 0"] * 500),
+    "plus": " + ".join(["v"] * 500) + " > 0",
+    "not": "not " * 500 + "(v > 0)",
+    "negation": "-" * 500 + "v < 0",
+    "calls": "abs(" * 500 + "v" + ")" * 500 + " > 0",
+    "lists": "v in [" + ", ".join(str(i) for i in range(500)) + "]",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_500))
+def test_500_levels_of_operators_check_parse_and_run(tmp_path: Path, shape: str) -> None:
+    program, events = tmp_path / "deep.vpl", tmp_path / "in.evt"
+    program.write_text(f"context c\nstream S = A\n    .context(c)\n    .where({DEEP_500[shape]})\n")
+    events.write_text("\n".join(GOOD_EVT) + "\n")
+    results = [run_vbatch(command, str(program)) for command in ("check", "parse")]
+    results.append(simulate(program, events))
+    assert [r.returncode for r in results] == [0, 0, 0]
+    assert "Events processed: 2" in results[2].stdout
+
+
+def test_a_nested_list_constant_500_deep_checks(tmp_path: Path) -> None:
+    program = tmp_path / "lists.vpl"
+    program.write_text("const L = " + "[" * 500 + "1" + "]" * 500 + "\n" + PROGRAM)
+    assert run_vbatch("check", str(program)).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["check", "parse"])
+def test_nesting_beyond_the_limit_is_a_located_error(tmp_path: Path, command: str) -> None:
+    program = tmp_path / "deeper.vpl"
+    program.write_text("stream S = A\n    .where(" + " + ".join(["v"] * 5000) + " > 0)\n")
+    result = run_vbatch(command, str(program))
+    assert (result.returncode, "Traceback" in result.stderr) == (1, False)
+    assert result.stderr.startswith(f"{program}:2:") and "nests deeper than 1000" in result.stderr

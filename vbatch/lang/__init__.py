@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from vbatch.lang.check import check
+from vbatch.lang.nesting import ensure_recursion_room
 from vbatch.lang.parser import BOM, parse
 from vbatch.lang.program import Program
+
+# Every process that loads the language (the command line, notebooks, worker processes
+# compiling kernels) walks trees up to MAX_NESTING deep.
+ensure_recursion_room()
 
 
 def compile_text(text: str, source_name: str = "<input>") -> Program:

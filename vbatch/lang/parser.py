@@ -7,14 +7,16 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import (
     UnexpectedInput,
     VisitError,
 )
+from lark.visitors import Transformer_NonRecursive
 
 from vbatch.errors import Span, VplSyntaxError
 from vbatch.lang import ast
+from vbatch.lang.nesting import MAX_NESTING
 from vbatch.lang.syntax_errors import syntax_error, token_span
 
 DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -48,13 +50,30 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
     text = text.removeprefix(BOM)
     try:
         tree = _lark().parse(text)
+        _check_nesting(tree)
         return _ToAst().transform(tree)
     except UnexpectedInput as err:
         raise syntax_error(err, text).with_source(source_name, text) from None
+    except VplSyntaxError as err:
+        raise err.with_source(source_name, text) from None
     except VisitError as err:
         if isinstance(err.orig_exc, VplSyntaxError):
             raise err.orig_exc.with_source(source_name, text) from None
         raise
+
+
+def _check_nesting(tree: Tree) -> None:
+    """Refuse a tree deeper than MAX_NESTING, pointing at the first node too deep (the
+    parser itself keeps an explicit stack, so any depth reaches this check)."""
+    pending = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            span = _span(node.meta)
+            msg = f"the program nests deeper than {MAX_NESTING} levels here"
+            hint = "split the expression, e.g. into named constants or a chain of streams"
+            raise VplSyntaxError(msg, Span.point(span.line, span.column), hint=hint)
+        pending += [(child, depth + 1) for child in node.children if isinstance(child, Tree)]
 
 
 # ---- tree → AST -------------------------------------------------------------
@@ -121,8 +140,9 @@ def unescape_string(token: Token) -> str:
 
 
 @v_args(meta=True, inline=True)
-class _ToAst(Transformer):
-    """Builds ast nodes from lark's parse tree; one method per rule alias."""
+class _ToAst(Transformer_NonRecursive):
+    """Builds ast nodes from lark's parse tree, bottom up without recursion; one method per
+    rule alias."""
 
     # statements
     def start(self, meta, *statements):  # noqa: ANN001, ANN002
