@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from vbatch.lang import ast
-from vbatch.lang.parser import DURATION_UNITS_MS
+from vbatch.lang.durations import DURATION_UNITS_MS
 
 RESERVED = {
     "and", "or", "not", "in", "true", "false", "null", "stream", "context", "event", "let",

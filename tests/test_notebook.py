@@ -12,7 +12,7 @@ from conftest import EXAMPLES
 
 import vbatch
 from vbatch.html import program_html, result_html, window_text
-from vbatch.lang.parser import format_duration
+from vbatch.lang.durations import format_duration
 
 
 def _require(module: str):  # noqa: ANN202 - a module

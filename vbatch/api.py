@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from vbatch.app.simulate import workers_read
 from vbatch.app.sinks import CollectSink
 from vbatch.errors import InputError
 from vbatch.figures import Summary
@@ -120,7 +121,8 @@ class CompiledProgram:
         physical = self.physical if contexts else plan_program(self.program, contexts=False)
         reader = open_events(events, options)
         collect = CollectSink(physical.logical)
-        runner = make_runner(physical)
+        layout = workers_read(physical, events, options, paced=False, traced=False)
+        runner = make_runner(physical, layout=layout)
         simulation = Simulation(physical, runner, [collect], None, len(self.program.contexts))
         try:
             with self.program.errors_point_here():

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from vbatch.lang.parser import format_duration
+from vbatch.lang.durations import format_duration
 from vbatch.lang.program import Context
 from vbatch.plan.logical import StreamPlan
 from vbatch.plan.windows import Window

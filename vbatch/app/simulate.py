@@ -9,7 +9,9 @@ from pathlib import Path
 from vbatch.app.sinks import OutputSink
 from vbatch.figures import Summary
 from vbatch.io import open_events
-from vbatch.io.source import ReadOptions
+from vbatch.io.formats import PARQUET_SUFFIXES
+from vbatch.io.parquet import parquet_units, single_type
+from vbatch.io.source import ErrorPolicy, ReadOptions
 from vbatch.io.writers import OutputFormat, open_writer
 from vbatch.lang.program import Program
 from vbatch.plan.build import plan_program
@@ -18,6 +20,7 @@ from vbatch.plan.trace import TraceOptions, traced
 from vbatch.render import ConsoleRenderer
 from vbatch.runtime.replay import Pacing, Simulation, Sink
 from vbatch.runtime.runners import make_runner, prestart
+from vbatch.runtime.sources import SourceLayout, source_layout
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,29 @@ def placed(program: Program, *, contexts: bool, trace: TraceOptions) -> Physical
     return replace(physical, logical=traced(physical.logical, trace))
 
 
+def workers_read(
+    physical: PhysicalPlan, events: object, read: ReadOptions, *, paced: bool, traced: bool
+) -> SourceLayout | None:
+    """How the context workers read the input themselves, when they can; None: the
+    coordinator reads it and sends each worker its rows.
+
+    Workers read a Parquet input of one event type, replayed as fast as possible, when
+    every stream reading events runs in a context and nothing needs the input rows here
+    (the `--verbose` trace shows them; `--on-error skip` keeps a single dead-letter file).
+    """
+    if not physical.uses_processes or paced or traced:
+        return None
+    if read.on_error is not ErrorPolicy.FAIL or not isinstance(events, str | Path):
+        return None
+    path = Path(events)
+    if not (path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES):
+        return None
+    local = [physical.logical.stream(name) for name in physical.feeders]
+    if any(s.reads_events for s in local) or not single_type(path, read):
+        return None
+    return source_layout(physical, parquet_units(path), read)
+
+
 def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summary:
     """Replay the events through the program, rendering to `write` and writing outputs."""
     program = options.program
@@ -58,7 +84,12 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     if options.output is not None:
         output = OutputSink(plan, open_writer(options.output_format, options.output))
         sinks.append(output)
-    runner = make_runner(physical, send_rows=bool(sinks), capacity=options.capacity)
+    layout = workers_read(
+        physical, options.events, options.read, paced=not options.immediate, traced=options.verbose
+    )
+    runner = make_runner(
+        physical, send_rows=bool(sinks), capacity=options.capacity, layout=layout
+    )
     pacing = None if options.immediate else Pacing(speed=options.speed)
     console.start(len(program.contexts))
     simulation = Simulation(physical, runner, sinks, pacing, len(program.contexts))

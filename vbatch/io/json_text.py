@@ -18,7 +18,6 @@ _ESCAPED_BYTES = np.zeros(256, bool)
 _ESCAPED_BYTES[[*range(0x20), ord('"'), ord("\\")]] = True
 _NEEDS_DUMPS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-_NULL_TEXT = pa.scalar(None, pa.string())
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,8 @@ def _or_null(values: pa.Array, text: pa.Array, valid: pa.Array | None = None) ->
         if values.null_count == 0:
             return _Fragment(text)
         valid = pc.is_valid(values)
-    return _Fragment(pc.fill_null(pc.if_else(valid, text, _NULL_TEXT), "null"))
+    null = pa.scalar(None, pa.string())  # made here: a scalar at import would load pandas
+    return _Fragment(pc.fill_null(pc.if_else(valid, text, null), "null"))
 
 
 def _numbers(array: pa.Array) -> _Fragment:

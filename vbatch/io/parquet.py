@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,6 +64,84 @@ class ParquetReader:
             self.stats.events += chunk.count
             first_row += batch.num_rows
             yield chunk
+
+
+# --- Units: the input cut into pieces that processes can read on their own --------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One row group of one file: the piece of input one process decodes at a time.
+
+    `first_seq` is the arrival index of its first row (rows before it in earlier units
+    and files), known from the files' metadata before anything is decoded.
+    """
+
+    file: str
+    row_group: int
+    first_seq: int
+    rows: int
+
+
+def parquet_units(path: str | Path) -> tuple[Unit, ...]:
+    """The units of a Parquet file or folder, in input order."""
+    units = []
+    first = 0
+    for file in input_files(Path(path), PARQUET_SUFFIXES):
+        try:
+            metadata = pq.read_metadata(file)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise InputError(f"cannot read Parquet: {err}", path=str(file)) from err
+        for group in range(metadata.num_row_groups):
+            rows = metadata.row_group(group).num_rows
+            units.append(Unit(str(file), group, first, rows))
+            first += rows
+    return tuple(units)
+
+
+def single_type(path: str | Path, options: ReadOptions) -> bool:
+    """True when every row of the input is of one event type (so its schema is the file's)."""
+    return options.event_type is not None or _single_type(input_files(Path(path), PARQUET_SUFFIXES))
+
+
+class UnitReader:
+    """Decodes units into InputChunks, reading only `columns` (None: all of them).
+
+    Bad rows are errors here (`ReadOptions.on_error` must be FAIL): a unit's arrival
+    indexes are fixed before it is read, so a skipped row could not be left out of them.
+    """
+
+    def __init__(self, options: ReadOptions, columns: Sequence[str] | None) -> None:
+        self.options = options
+        self.columns = columns
+        self.splitter = EventSplitter(options, single_type=True)
+        self.stats = ReadStats()
+        self._files: dict[str, pq.ParquetFile] = {}
+
+    def read(self, unit: Unit) -> InputChunk:
+        """The events of one unit."""
+        parquet = self._files.get(unit.file)
+        if parquet is None:
+            parquet = self._files[unit.file] = _open(Path(unit.file))
+        names = parquet.schema_arrow.names
+        columns = require_columns(event_columns(names, self.options, unit.file), names)
+        wanted = None
+        if self.columns is not None:
+            wanted = [c for c in names if c in {*self.columns, columns.time_column}]
+            if columns.type_column is not None:
+                wanted.append(columns.type_column)
+        try:
+            table = parquet.read_row_group(unit.row_group, columns=wanted, use_threads=False)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise InputError(f"cannot read Parquet: {err}", path=unit.file) from err
+        batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+        if batch is None:
+            return InputChunk((), unit.first_seq, 0)
+        with DeadLetters(self.options, self.stats) as bad:
+            good = without_bad_rows(batch, columns, bad, unit.file, unit.first_seq)
+        chunk = self.splitter.split(good, columns, unit.first_seq)
+        self.stats.events += chunk.count
+        return chunk
 
 
 def _single_type(files: list[Path]) -> bool:

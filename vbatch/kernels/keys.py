@@ -37,25 +37,37 @@ class ValueCodes:
         return found[local]
 
     def _encode_indices(self, column: pa.DictionaryArray) -> np.ndarray:
-        """Dictionary-encoded keys: codes through a per-dictionary mapping, no hashing of rows."""
+        """Dictionary-encoded keys: codes through a per-dictionary mapping, no hashing of rows.
+
+        A new dictionary (every Parquet row group has its own) is mapped entry by entry:
+        its known values by one lookup, the others given codes in the order their first
+        rows appear.
+        """
         dictionary = column.dictionary
         # Compared by value: a batch read from a queue may reuse the memory of the last one.
         if self._dictionary is None or not self._dictionary.equals(dictionary):
             self._dictionary = owned_array(dictionary)
-            self._mapping = np.full(len(dictionary) + 1, -1, np.int64)  # last entry: null
+            self._mapping = np.append(self._lookup(dictionary), -1)  # last entry: null
         indices = column.indices
         if indices.null_count:
             indices = pc.fill_null(indices, len(dictionary))
         entries = indices.to_numpy(zero_copy_only=False)
         codes = self._mapping[entries]
         if (codes < 0).any():
-            missing = np.flatnonzero(codes < 0)
-            distinct, first = np.unique(entries[missing], return_index=True)
-            fresh = distinct[np.argsort(first)]
-            values = dictionary.take(pa.array(fresh, mask=fresh == len(dictionary)))
-            self._mapping[fresh] = self._codes(np.arange(len(fresh)), values)
+            self._add_entries(entries, codes < 0, dictionary)
             codes = self._mapping[entries]
         return codes
+
+    def _add_entries(self, entries: np.ndarray, new: np.ndarray, dictionary: pa.Array) -> None:
+        """Codes for the dictionary entries of the `new` rows, in order of first appearance."""
+        rows = np.flatnonzero(new)
+        first = np.full(len(self._mapping), len(entries), np.int64)
+        first[entries[rows][::-1]] = rows[::-1]  # written last, so kept: each entry's first row
+        fresh = np.flatnonzero(first < len(entries))
+        fresh = fresh[np.argsort(first[fresh], kind="stable")]
+        null = len(dictionary)
+        values = dictionary.take(pa.array(np.where(fresh == null, 0, fresh), mask=fresh == null))
+        self._mapping[fresh] = self._codes(np.arange(len(fresh)), values)
 
     def values(self, codes: np.ndarray) -> pa.Array:
         """The values behind `codes`."""

@@ -194,10 +194,8 @@ class TimeWindower(_KeyedWindower):
 
     def steps(self, rows: Rows, tick: Tick) -> list[Step]:
         """Assign each row to its windows (dropping late pairs), then close due windows."""
-        if self.size == self.slide and self._all_on_time(rows):
-            numbers = rows.ts // self.size
-            slots = self.current.slots(rows.codes, numbers, self._assign)
-            return [Assign(None, slots), *self.due(tick)]
+        if self.size == self.slide:
+            return self._tumbling_steps(rows, tick)
         n = len(rows.ts)
         pair_rows, numbers = _pairs(
             first=(rows.ts - self.size) // self.slide + 1, last=rows.ts // self.slide
@@ -208,15 +206,23 @@ class TimeWindower(_KeyedWindower):
         slots = self.current.slots(rows.codes[pair_rows], numbers, self._assign)
         return [Assign(pair_rows, slots), *self.due(tick)]
 
+    def _tumbling_steps(self, rows: Rows, tick: Tick) -> list[Step]:
+        """One window per row: late rows are left out by a mask, without expanding pairs."""
+        numbers = rows.ts // self.size
+        if self._all_on_time(rows):
+            slots = self.current.slots(rows.codes, numbers, self._assign)
+            return [Assign(None, slots), *self.due(tick)]
+        on_time = np.flatnonzero((numbers + 1) * self.size > rows.wm_before)
+        self.late_rows += len(rows.ts) - len(on_time)
+        slots = self.current.slots(rows.codes[on_time], numbers[on_time], self._assign)
+        return [Assign(on_time, slots), *self.due(tick)]
+
     def _all_on_time(self, rows: Rows) -> bool:
         """True when no row of a tumbling batch is late (the common case, checked cheaply)."""
         if not len(rows.ts):
             return True
         earliest_end = (int(rows.ts.min()) // self.size + 1) * self.size
-        if earliest_end > int(rows.wm_before.max()):
-            return True
-        ends = (rows.ts // self.size + 1) * self.size
-        return bool((ends > rows.wm_before).all())
+        return earliest_end > int(rows.wm_before.max())
 
     def due(self, tick: Tick) -> list[Step]:
         """Close the windows whose end the watermark has reached."""

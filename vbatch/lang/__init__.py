@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from vbatch.lang.check import check
+from typing import TYPE_CHECKING
+
 from vbatch.lang.nesting import ensure_recursion_room
-from vbatch.lang.parser import BOM, parse
-from vbatch.lang.program import Program
+
+if TYPE_CHECKING:
+    from vbatch.lang.check import check
+    from vbatch.lang.parser import parse
+    from vbatch.lang.program import Program
 
 # Every process that loads the language (the command line, notebooks, worker processes
 # compiling kernels) walks trees up to MAX_NESTING deep.
@@ -18,8 +22,29 @@ def compile_text(text: str, source_name: str = "<input>") -> Program:
     >>> compile_text("stream S = E .where(x > 1)").streams[0].name
     'S'
     """
+    from vbatch.lang.check import check
+    from vbatch.lang.parser import BOM, parse
+
     text = text.removeprefix(BOM)
     return check(parse(text, source_name), source_name, text)
+
+
+def __getattr__(name: str) -> object:
+    """`check`, `parse` and `Program`, imported on first use: a worker process imports the
+    syntax tree and program types (through the plan) without the parser and lark."""
+    if name == "check":
+        from vbatch.lang.check import check
+
+        return check
+    if name == "parse":
+        from vbatch.lang.parser import parse
+
+        return parse
+    if name == "Program":
+        from vbatch.lang.program import Program
+
+        return Program
+    raise AttributeError(f"module 'vbatch.lang' has no attribute {name!r}")
 
 
 __all__ = ["check", "compile_text", "parse", "Program"]

@@ -1,7 +1,14 @@
-"""Constant folding: evaluate expressions made only of literals and named constants."""
+"""Constant folding: evaluate expressions made only of literals and named constants, within
+the bounds a program can run with.
+
+Every value a program holds is checked here, at check time: an integer fits in 64 bits, a
+float is finite, a duration is at most 2**61 ms (as event times are, so window bounds stay
+in 64 bits), a constant string holds at most 1 MiB and a constant list 100,000 items.
+"""
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,8 +30,40 @@ _ARITHMETIC: dict[ast.BinaryOp, Callable[[Any, Any], Any]] = {
 }
 
 
+MAX_DURATION_MS = 1 << 61  # as vbatch.io.source.MAX_TIME_MS
+MAX_CONSTANT_CHARS = 1 << 20
+MAX_CONSTANT_ITEMS = 100_000
+
+
+def _fits_int64(value: int) -> bool:
+    # Not `value in range(...)`: for int subclasses (Millis) that walks the whole range.
+    return -(2**63) <= value < 2**63
+
+
 class Millis(int):
     """An int that came from a duration, so it folds back to a Duration literal."""
+
+
+def bounded(value: object, span: ast.Span) -> object:
+    """`value`, if a program may hold it; a CheckError at `span` otherwise."""
+    if isinstance(value, Millis) and abs(value) > MAX_DURATION_MS:
+        msg = f"a duration of {int(value):,} ms is longer than 2**61 ms (73 million years)"
+        raise CheckError(msg, span)
+    if isinstance(value, int) and not isinstance(value, bool) and not _fits_int64(value):
+        raise CheckError(f"integer {_short(value)} does not fit in 64 bits", span)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CheckError("number too large for a float", span, hint="floats go up to about 1.8e308")
+    if isinstance(value, str) and len(value) > MAX_CONSTANT_CHARS:
+        msg = f"a constant string holds at most {MAX_CONSTANT_CHARS:,} characters"
+        raise CheckError(msg, span)
+    if isinstance(value, list) and len(value) > MAX_CONSTANT_ITEMS:
+        raise CheckError(f"a constant list holds at most {MAX_CONSTANT_ITEMS:,} items", span)
+    return value
+
+
+def _short(value: int) -> str:
+    text = str(value) if value.bit_length() < 4000 else "of over 1,200 digits"
+    return text if len(text) <= 24 else text[:20] + "…"
 
 
 def fold(expr: ast.Expr, constants: Mapping[str, object]) -> object:
@@ -34,6 +73,10 @@ def fold(expr: ast.Expr, constants: Mapping[str, object]) -> object:
     >>> fold(parse("const x = 2 * 3").statements[0].value, {})
     6
     """
+    return bounded(_fold(expr, constants), expr.span)
+
+
+def _fold(expr: ast.Expr, constants: Mapping[str, object]) -> object:
     if isinstance(expr, ast.Literal):
         return expr.value
     if isinstance(expr, ast.Duration):
@@ -63,14 +106,20 @@ def _fold_binary(expr: ast.Binary, constants: Mapping[str, object]) -> object:
     if expr.op is ast.BinaryOp.OR:
         return bool(left) or bool(right)
     if expr.op in (ast.BinaryOp.IN, ast.BinaryOp.NOT_IN):
-        found = left in right  # type: ignore[operator]
+        if not isinstance(right, list | str) or isinstance(right, str) != isinstance(left, str):
+            msg = f"cannot apply `{expr.op.value}` to {_kind(left)} and {_kind(right)}"
+            raise CheckError(msg, expr.span)
+        found = left in right
         return found if expr.op is ast.BinaryOp.IN else not found
-    if expr.op is ast.BinaryOp.DIV:
+    if expr.op in (ast.BinaryOp.DIV, ast.BinaryOp.MOD):
         _require_number(left, expr)
         _require_number(right, expr)
         if right == 0:
-            raise CheckError("division by zero in a constant", expr.span)
-        return left / right  # type: ignore[operator]
+            what = "division" if expr.op is ast.BinaryOp.DIV else "modulo"
+            raise CheckError(f"{what} by zero in a constant", expr.span)
+        if expr.op is ast.BinaryOp.DIV:
+            return left / right  # type: ignore[operator]
+    _require_room(expr, left, right)
     try:
         result = _ARITHMETIC[expr.op](left, right)
     except TypeError as err:
@@ -83,6 +132,28 @@ def _fold_binary(expr: ast.Binary, constants: Mapping[str, object]) -> object:
     if scaled and expr.op is ast.BinaryOp.MUL and isinstance(result, int):
         return Millis(result)
     return result
+
+
+def _require_room(expr: ast.Binary, left: object, right: object) -> None:
+    """Refuse a string or list that would outgrow its bound before it is built (`"ab" *
+    999999999999` would take terabytes)."""
+    sizes = [len(v) for v in (left, right) if isinstance(v, str | list)]
+    if not sizes:
+        return
+    counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
+    if expr.op is ast.BinaryOp.MUL and counts:
+        size = sizes[0] * max(counts[0], 0)
+    elif expr.op is ast.BinaryOp.ADD:
+        size = sum(sizes)
+    else:
+        return
+    limit = MAX_CONSTANT_CHARS if isinstance(left, str) or isinstance(right, str) else None
+    if limit is not None and size > limit:
+        msg = f"this constant string would hold {size:,} characters; at most {limit:,}"
+        raise CheckError(msg, expr.span)
+    if limit is None and size > MAX_CONSTANT_ITEMS:
+        msg = f"this constant list would hold {size:,} items; at most {MAX_CONSTANT_ITEMS:,}"
+        raise CheckError(msg, expr.span)
 
 
 def _require_number(value: object, expr: ast.Expr) -> None:

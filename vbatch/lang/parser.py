@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,11 +17,12 @@ from lark.visitors import Transformer_NonRecursive
 
 from vbatch.errors import Span, VplSyntaxError
 from vbatch.lang import ast
+from vbatch.lang.durations import DURATION_UNITS_MS, format_duration  # noqa: F401
 from vbatch.lang.nesting import MAX_NESTING
 from vbatch.lang.syntax_errors import syntax_error, token_span
 
-DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 BOM = "\ufeff"  # a byte-order mark some editors put first: not part of the program
+_MAX_NUMBER_CHARS = 40  # longer integer and duration literals are out of range anyway
 
 
 def grammar_text() -> str:
@@ -33,11 +35,14 @@ def grammar_text() -> str:
 
 @cache
 def _lark() -> Lark:
+    # cache=True keeps the built LALR tables in a temporary file keyed by the grammar's
+    # hash: every later start loads them in milliseconds instead of building them again.
     return Lark(
         grammar_text(),
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=True,
     )
 
 
@@ -85,20 +90,16 @@ def _span(meta) -> Span:  # noqa: ANN001 - lark's Meta
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def duration_millis(text: str) -> float:
-    """`1.5s` → 1500.0 milliseconds."""
+def duration_millis(text: str) -> Fraction:
+    """`1.5s` → 1500 milliseconds, exactly.
+
+    >>> duration_millis("1.5s")
+    Fraction(1500, 1)
+    """
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", text)
     if match is None:
         raise ValueError(f"not a duration: {text!r}")
-    return float(match.group(1)) * DURATION_UNITS_MS[match.group(2)]
-
-
-def format_duration(millis: int) -> str:
-    """The shortest VPL spelling of a duration, in its largest whole unit: 60000 → `1m`."""
-    for unit, size in sorted(DURATION_UNITS_MS.items(), key=lambda item: -item[1]):
-        if millis and millis % size == 0:
-            return f"{millis // size}{unit}"
-    return f"{millis}ms"
+    return Fraction(match.group(1)) * DURATION_UNITS_MS[match.group(2)]
 
 
 _ESCAPES = {
@@ -296,6 +297,9 @@ class _ToAst(Transformer_NonRecursive):
         return ast.ListExpr(tuple(i for i in items if i is not None), _span(meta))
 
     def duration(self, meta, token):  # noqa: ANN001
+        if len(str(token)) > _MAX_NUMBER_CHARS:
+            msg = f"duration `{str(token)[:20]}…` is longer than 2**61 ms (73 million years)"
+            raise VplSyntaxError(msg, token_span(token))
         millis = duration_millis(str(token))
         if millis != int(millis):
             msg = f"duration `{token}` is not a whole number of milliseconds"
@@ -305,6 +309,8 @@ class _ToAst(Transformer_NonRecursive):
     def number(self, meta, token):  # noqa: ANN001
         text = str(token)
         is_float = any(c in text for c in ".eE")
+        if not is_float and len(text) > _MAX_NUMBER_CHARS:  # int() refuses 4,300+ digits
+            raise VplSyntaxError(f"integer {text[:20]}… does not fit in 64 bits", token_span(token))
         return ast.Literal(float(text) if is_float else int(text), _span(meta))
 
     def string(self, meta, token):  # noqa: ANN001

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from vbatch.errors import CheckError, Span, suggest
 from vbatch.lang import ast
-from vbatch.lang.constants import Millis, fold
+from vbatch.lang.constants import MAX_DURATION_MS, Millis, fold
+from vbatch.lang.durations import format_duration
 from vbatch.lang.names import WINDOW_FIELDS, Scope
-from vbatch.lang.parser import format_duration
 from vbatch.lang.program import Context, WindowKind, WindowSpec
+
+MAX_WINDOWS_PER_ROW = 10_000  # of a sliding window: size / slide
 
 
 class StreamState:
@@ -109,6 +111,13 @@ def _window_spec(op: ast.WindowOp, constants: dict[str, object]) -> WindowSpec:
     if slide > size:
         msg = f"the slide ({_show(slide)}) is larger than the window ({_show(size)})"
         raise CheckError(msg, op.slide.span, hint="use a slide no larger than the window")
+    per_row = -(-size // slide)
+    if per_row > MAX_WINDOWS_PER_ROW:
+        least = -(-size // MAX_WINDOWS_PER_ROW)
+        least = Millis(least) if isinstance(size, Millis) else least
+        msg = f"each row would fall in {per_row:,} windows ({_show(size)} / {_show(slide)})"
+        hint = f"a row is in at most {MAX_WINDOWS_PER_ROW:,}: make the slide {_show(least)} or more"
+        raise CheckError(msg, op.slide.span, hint=hint)
     return WindowSpec(kind, int(size), int(slide), op.span)
 
 
@@ -119,6 +128,8 @@ def _positive(expr: ast.Expr, constants: dict[str, object], what: str) -> int:
         raise CheckError(msg, expr.span)
     if value <= 0:
         raise CheckError(f"the {what} must be positive, not {_show(value)}", expr.span)
+    if value > MAX_DURATION_MS:
+        raise CheckError(f"the {what} must be at most 2**61, not {value:,}", expr.span)
     return value
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import singledispatch
 
-from vbatch.lang.parser import format_duration
+from vbatch.lang.durations import format_duration
 from vbatch.plan.build import typecheck
 from vbatch.plan.logical import (
     ExplainFilter,

@@ -28,12 +28,14 @@ class Edge:
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """A context's worker: its streams (topological order), what it reads and from where.
+    """A worker process: a context, or one shard of a context with several cores.
 
-    `reads` are the event types and streams its streams read; `upstream` and
-    `downstream` the contexts it receives rows from and sends rows to.
+    `streams` run in it (topological order); `reads` are the event types and streams they
+    read; `upstream` and `downstream` name the workers it receives rows from and sends rows
+    to. A shard gets the event rows whose `shard_keys` hash to `shard` (of `shards`).
     """
 
+    name: str
     context: str
     cores: tuple[int, ...] | None
     streams: tuple[str, ...]
@@ -41,6 +43,16 @@ class WorkerPlan:
     reads: tuple[str, ...]
     upstream: tuple[str, ...]
     downstream: tuple[str, ...]
+    shard: int = 0
+    shards: int = 1
+    shard_keys: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How messages name the worker: `context `c`` or `context `c` (shard 2 of 2)`."""
+        if self.shards == 1:
+            return f"context `{self.context}`"
+        return f"context `{self.context}` (shard {self.shard + 1} of {self.shards})"
 
 
 @dataclass(frozen=True)
@@ -66,16 +78,20 @@ class PhysicalPlan:
             where.update(dict.fromkeys(worker.streams, worker.context))
         return where
 
-    def worker(self, context: str) -> WorkerPlan:
-        """The plan of one context's worker."""
-        return next(w for w in self.workers if w.context == context)
+    def worker(self, name: str) -> WorkerPlan:
+        """The plan of one worker."""
+        return next(w for w in self.workers if w.name == name)
+
+    def shards_of(self, context: str) -> tuple[WorkerPlan, ...]:
+        """The workers of one context (one, or one per shard)."""
+        return tuple(w for w in self.workers if w.context == context)
 
     def workers_in_order(self) -> tuple[WorkerPlan, ...]:
         """Workers ordered so each comes after the contexts it reads from."""
         placed: list[WorkerPlan] = []
         pending = list(self.workers)
         while pending:
-            done = {p.context for p in placed}
+            done = {p.name for p in placed}
             ready = next(w for w in pending if set(w.upstream) <= done)
             placed.append(ready)
             pending.remove(ready)
@@ -103,9 +119,12 @@ def place(plan: LogicalPlan, cores: Mapping[str, tuple[int, ...] | None] | None)
     edges = _edges(plan, where)
     feeders, collectors = _split_coordinator(plan, where)
     _reject_cycles(plan, feeders, edges)
+    contexts = dict.fromkeys(s.context for s in plan.streams if s.context is not None)
+    shards = {c: _shards(plan, c, cores.get(c), where) for c in contexts}
     workers = tuple(
-        _worker(plan, context, cores.get(context), where, edges)
-        for context in dict.fromkeys(s.context for s in plan.streams if s.context is not None)
+        worker
+        for context in contexts
+        for worker in _workers(plan, context, cores.get(context), where, edges, shards)
     )
     return PhysicalPlan(plan, feeders, collectors, workers, edges)
 
@@ -162,19 +181,79 @@ def _raise_cycle(plan: LogicalPlan, edge: Edge) -> None:
     raise CheckError(msg, plan.stream(edge.stream).span, hint=hint)
 
 
-def _worker(
+def shard_keys(plan: LogicalPlan, context: str, where: Placement) -> tuple[str, ...] | None:
+    """The keys a context's rows can be split by over shards, or None if it cannot be split.
+
+    A context splits when every stream in it reads only event types and windows them
+    partitioned by the same keys: each key's rows then meet on one shard, and no stream
+    needs another shard's rows. Otherwise the context is one worker on all its cores.
+    """
+    mine = [s for s in plan.streams if where[s.name] == context]
+    keys = {s.window.keys if s.window is not None else () for s in mine}
+    if len(keys) != 1 or any(s.upstream() for s in mine):
+        return None
+    (found,) = keys
+    return found or None
+
+
+def _shards(
+    plan: LogicalPlan, context: str, cores: tuple[int, ...] | None, where: Placement
+) -> int:
+    if cores is None or len(cores) < 2 or shard_keys(plan, context, where) is None:
+        return 1
+    return len(cores)
+
+
+def _workers(
     plan: LogicalPlan,
     context: str,
     cores: tuple[int, ...] | None,
     where: Placement,
     edges: tuple[Edge, ...],
-) -> WorkerPlan:
+    shards: dict[str, int],
+) -> list[WorkerPlan]:
+    """The worker, or one worker per shard, of a context."""
     mine: list[StreamPlan] = [s for s in plan.streams if where[s.name] == context]
     event_types = tuple(
         dict.fromkeys(i.name for s in mine for i in s.inputs if i.kind is InputKind.EVENT)
     )
     reads = tuple(dict.fromkeys(i.name for s in mine for i in s.inputs))
-    upstream = tuple(dict.fromkeys(e.source for e in edges if e.target == context and e.source))
-    downstream = tuple(dict.fromkeys(e.target for e in edges if e.source == context and e.target))
+    upstream = tuple(
+        name
+        for e in dict.fromkeys(e.source for e in edges if e.target == context and e.source)
+        for name in _names(e, shards[e])
+    )
+    downstream = tuple(
+        name
+        for e in dict.fromkeys(e.target for e in edges if e.source == context and e.target)
+        for name in _names(e, shards[e])
+    )
     streams = tuple(s.name for s in mine)
-    return WorkerPlan(context, cores, streams, event_types, reads, upstream, downstream)
+    n = shards[context]
+    if n == 1:
+        return [
+            WorkerPlan(context, context, cores, streams, event_types, reads, upstream, downstream)
+        ]
+    keys = shard_keys(plan, context, where) or ()
+    assert cores is not None
+    return [
+        WorkerPlan(
+            name,
+            context,
+            (cores[i],),
+            streams,
+            event_types,
+            reads,
+            upstream,
+            downstream,
+            shard=i,
+            shards=n,
+            shard_keys=keys,
+        )  # fmt: skip
+        for i, name in enumerate(_names(context, n))
+    ]
+
+
+def _names(context: str, shards: int) -> list[str]:
+    """Worker names of a context: the context's own, or `context#i` per shard."""
+    return [context] if shards == 1 else [f"{context}#{i}" for i in range(shards)]

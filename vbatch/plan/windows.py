@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from vbatch.lang.parser import format_duration
+from vbatch.lang.durations import format_duration
 
 
 class WindowKind(Enum):

@@ -11,13 +11,15 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vbatch.errors import EngineError, VbatchError
 from vbatch.figures import StreamCounters
 from vbatch.io.source import InputChunk, Sweep
 from vbatch.kernels.protocol import EmitKind
+from vbatch.plan.physical import WorkerPlan
 from vbatch.runtime.engine import Engine
+from vbatch.runtime.order import in_output_order
 from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Failure, Finished, Sources, decode, owned
 from vbatch.runtime.queue import Channel
@@ -31,12 +33,19 @@ class WorkerDeath(EngineError):
     """A worker process ended without reporting an error."""
 
 
-def death_of(context: str, process: Process) -> WorkerDeath:
-    """The error for a worker that ended: its signal or exit code."""
+def death_of(label: str, process: Process) -> WorkerDeath:
+    """The error for a worker that ended (`label`: "context `c`"): its signal or exit code."""
     process.join(STOP_GRACE_SECONDS)
     code = process.exitcode
     cause = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-    return WorkerDeath(f"context `{context}` died ({cause})")
+    return WorkerDeath(f"{label} died ({cause})")
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """In a worker's inbox: the end of its results for an epoch, and the events it read."""
+
+    events: int = 0
 
 
 @dataclass
@@ -69,6 +78,7 @@ class Assembler:
     """Gathers the workers' results epoch by epoch, in the coordinator."""
 
     order: list[str]
+    workers: dict[str, WorkerPlan]
     results: dict[str, Channel]
     processes: dict[str, Process]
     sources: Sources
@@ -85,13 +95,19 @@ class Assembler:
             self.state.fail(EngineError(f"result assembly failed: {type(err).__name__}: {err}"))
 
     def _assemble_all(self, epochs: queue.Queue[Epoch | None], deliver: Deliver) -> None:
-        inboxes = {c: self._start_drain(c) for c in self.order}
+        inboxes = {name: self._start_drain(name) for name in self.order}
         while True:
             epoch = self._next(epochs)
             if epoch is None:
                 return
-            for context in self.order:
-                epoch.emitted += self._take_epoch(inboxes[context])
+            parts, events = [], 0
+            for name in self.order:
+                emitted, read = self._take_epoch(inboxes[name])
+                parts.append(emitted)
+                events += read
+            epoch.emitted += _shards_merged(parts)
+            if epoch.chunk is not None and events:  # the workers read this unit themselves
+                epoch.chunk = replace(epoch.chunk, count=events)
             self._collect(epoch)
             deliver(epoch.chunk, epoch.emitted)
 
@@ -104,8 +120,8 @@ class Assembler:
             except queue.Empty:
                 continue
 
-    def _take_epoch(self, inbox: queue.Queue[Emitted | None]) -> list[Emitted]:
-        """A worker's results up to its next end-of-epoch marker (None in the inbox)."""
+    def _take_epoch(self, inbox: queue.Queue[Emitted | EpochEnd]) -> tuple[list[Emitted], int]:
+        """A worker's results up to its next end of epoch, and the events it read."""
         emitted: list[Emitted] = []
         while True:
             try:
@@ -114,20 +130,20 @@ class Assembler:
                 if self.state.failure is not None:
                     raise self.state.failure from None
                 continue
-            if item is None:
-                return emitted
+            if isinstance(item, EpochEnd):
+                return emitted, item.events
             emitted.append(item)
 
-    def _start_drain(self, context: str) -> queue.Queue[Emitted | None]:
+    def _start_drain(self, context: str) -> queue.Queue[Emitted | EpochEnd]:
         """A thread that keeps a worker's result queue empty, so no worker ever waits on us."""
-        inbox: queue.Queue[Emitted | None] = queue.Queue()
+        inbox: queue.Queue[Emitted | EpochEnd] = queue.Queue()
         thread = threading.Thread(
             target=self._drain, args=(context, inbox), name=f"vbatch-drain-{context}", daemon=True
         )
         thread.start()
         return inbox
 
-    def _drain(self, context: str, inbox: queue.Queue[Emitted | None]) -> None:
+    def _drain(self, context: str, inbox: queue.Queue[Emitted | EpochEnd]) -> None:
         try:
             self._drain_all(context, inbox)
         except VbatchError as err:
@@ -136,17 +152,18 @@ class Assembler:
             msg = f"reading the results of `{context}` failed: {type(err).__name__}: {err}"
             self.state.fail(EngineError(msg))
 
-    def _drain_all(self, context: str, inbox: queue.Queue[Emitted | None]) -> None:
-        reader = self.results[context].reader()
-        process = self.processes[context]
+    def _drain_all(self, name: str, inbox: queue.Queue[Emitted | EpochEnd]) -> None:
+        reader = self.results[name].reader()
+        process = self.processes[name]
+        label = self.workers[name].label
         while self.state.failure is None:
             try:
                 item = reader.get(timeout=POLL_SECONDS, alive=process.is_alive)
             except EngineError:
-                raise death_of(context, process) from None
+                raise death_of(label, process) from None
             if item is None:
                 if not process.is_alive():
-                    raise death_of(context, process)
+                    raise death_of(label, process)
                 continue
             if item.batch is not None:
                 stream, kind = self.sources.from_result_tag(item.tag)
@@ -157,10 +174,10 @@ class Assembler:
                 failure = decode(item.payload or b"")
                 assert isinstance(failure, Failure)
                 raise failure.error()
-            inbox.put(None)
             finished = decode(item.payload or b"")
             assert isinstance(finished, Finished)
-            self.state.finished[context] = finished.counters
+            self.state.finished[name] = finished.counters
+            inbox.put(EpochEnd(finished.events))
             if marker is Control.FINISH:
                 return
 
@@ -175,3 +192,25 @@ class Assembler:
             epoch.emitted += self.collectors.advance(sweep.event_time, sweep.next_seq, inputs)
         else:
             epoch.emitted += self.collectors.step(inputs)
+
+
+def _shards_merged(parts: list[list[Emitted]]) -> list[Emitted]:
+    """The workers' results of an epoch; a stream several shards emitted, back in order."""
+    by_stream: dict[tuple[str, EmitKind], list[int]] = {}
+    for i, emitted in enumerate(parts):
+        for item in emitted:
+            workers = by_stream.setdefault((item.stream, item.kind), [])
+            if i not in workers:
+                workers.append(i)
+    merged: list[Emitted] = []
+    done: set[tuple[str, EmitKind]] = set()
+    for emitted in parts:
+        for item in emitted:
+            key = (item.stream, item.kind)
+            if len(by_stream[key]) == 1:
+                merged.append(item)
+            elif key not in done:
+                done.add(key)
+                batches = [e.batch for part in parts for e in part if (e.stream, e.kind) == key]
+                merged.append(Emitted(item.stream, item.kind, in_output_order(batches)))
+    return merged

@@ -1,8 +1,12 @@
-"""The coordinator: starts a worker per context, routes input to it, stops it.
+"""The coordinator: starts a worker per context (or shard), feeds it, supervises it, stops it.
 
-The main thread reads the input, runs the coordinator's feeder streams, and sends each
-worker the batches its streams read, then an end-of-epoch marker per input chunk; the
-results come back through an Assembler (assembly.py) on threads of their own.
+Two ways to feed the workers:
+- **dispatch**: the main thread reads the input, runs the coordinator's feeder streams and
+  sends each worker the batches its streams read (a shard: the rows of its keys), then an
+  end-of-epoch marker per input chunk;
+- **sources in workers** (`runtime/sources.py`): the workers read a Parquet input
+  themselves, unit by unit; the coordinator reads nothing and only counts the epochs.
+Either way the results come back through an Assembler (assembly.py), in input order.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from vbatch.errors import ConfigError, EngineError
 from vbatch.figures import COORDINATOR_LABEL, LinkFigures, StreamCounters
 from vbatch.io.source import InputChunk, Sweep
 from vbatch.kernels.protocol import EmitKind
-from vbatch.plan.physical import PhysicalPlan
+from vbatch.plan.physical import PhysicalPlan, WorkerPlan
 from vbatch.runtime import worker as worker_module
 from vbatch.runtime.assembly import (
     POLL_SECONDS,
@@ -36,6 +40,8 @@ from vbatch.runtime.forkserver import main_hidden, worker_context
 from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Sources, advance_payload
 from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
+from vbatch.runtime.shards import shard_of
+from vbatch.runtime.sources import SourceLayout
 
 
 def check_cores(physical: PhysicalPlan) -> None:
@@ -47,14 +53,18 @@ def check_cores(physical: PhysicalPlan) -> None:
         missing = [c for c in worker.cores or () if c not in available]
         if missing:
             have = ", ".join(map(str, available))
-            name, core = worker.context, missing[0]
-            msg = f"context `{name}` asks for core {core}, but this run has cores {have}"
+            core = missing[0]
+            msg = f"{worker.label} asks for core {core}, but this run has cores {have}"
             hint = "change `cores: [...]`, or run on a machine with more cores"
             raise ConfigError(msg, hint=hint)
 
 
 class ContextRunner:
-    """Runs a physical plan with one worker process per context."""
+    """Runs a physical plan with one worker process per context (or per shard).
+
+    With a `layout`, the workers read the input themselves and `run` ignores the chunks
+    it is given (only their count matters to nobody: the workers report what they read).
+    """
 
     def __init__(
         self,
@@ -62,10 +72,12 @@ class ContextRunner:
         *,
         send_rows: bool = True,
         capacity: int = DEFAULT_CAPACITY,
+        layout: SourceLayout | None = None,
     ) -> None:
         check_cores(physical)
         self.physical = physical
         self.plan = physical.logical
+        self.layout = layout
         self.sources = Sources.of(self.plan)
         self.send_rows = send_rows or bool(physical.collectors)
         self.capacity = capacity
@@ -78,31 +90,30 @@ class ContextRunner:
         self.ingress: dict[str, ChannelWriter] = {}
         self.results: dict[str, Channel] = {}
         self._links: list[tuple[str, str, Channel]] = []
-        self._order = [w.context for w in physical.workers_in_order()]
-        self._reads = {w.context: set(w.reads) for w in physical.workers}
+        self.workers = {w.name: w for w in physical.workers_in_order()}
+        self._order = list(self.workers)
+        self._reads = {w.name: set(w.reads) for w in physical.workers}
 
     # ---- life cycle ----------------------------------------------------------
 
     def run(self, chunks: Iterable[InputChunk | Sweep], deliver: Deliver) -> None:
-        """Dispatch every chunk to the workers; results reach `deliver` in chunk order."""
+        """Feed every chunk to the workers (or let them read the input); results reach
+        `deliver` in input order."""
         self._start()
         epochs: queue.Queue[Epoch | None] = queue.Queue(maxsize=64)
         results = Assembler(
-            self._order, self.results, self.processes, self.sources, self.state, self.collectors
-        )
+            self._order, self.workers, self.results, self.processes, self.sources, self.state,
+            self.collectors,
+        )  # fmt: skip
         assembler = threading.Thread(
             target=results.run, args=(epochs, deliver), name="vbatch-assemble", daemon=True
         )
         assembler.start()
         try:
-            events = 0
-            for item in chunks:
-                if isinstance(item, Sweep):
-                    self._sweep(item, epochs)
-                    continue
-                self._dispatch(item, epochs)
-                events += item.count
-            self._finish(events, epochs)
+            if self.layout is not None:
+                self._count_units(self.layout, epochs)
+            else:
+                self._dispatch_all(chunks, epochs)
             self._join(assembler)
         except KeyboardInterrupt:
             self._stop()
@@ -115,11 +126,12 @@ class ContextRunner:
         self._wait_workers()
 
     def counters(self) -> dict[str, StreamCounters]:
-        """Per-stream counters of every process."""
+        """Per-stream counters of every process (a sharded stream's shards added up)."""
         merged = {n: p.counters for n, p in self.feeders.pipelines.items()}
         merged.update({n: p.counters for n, p in self.collectors.pipelines.items()})
         for counters in self.state.finished.values():
-            merged.update(counters)
+            for stream, found in counters.items():
+                merged[stream] = _added(merged.get(stream), found)
         return merged
 
     def schemas(self) -> dict[str, pa.Schema]:
@@ -135,33 +147,48 @@ class ContextRunner:
         self.channels.clear()
 
     def _start(self) -> None:
-        workers = {w.context: w for w in self.physical.workers}
-        inbound = {c: [self._channel(COORDINATOR_LABEL, c)] for c in workers}
-        downstream: dict[str, dict[str, Channel]] = {c: {} for c in workers}
-        for context in self._order:
-            for target in workers[context].downstream:
-                channel = self._channel(context, target)
-                downstream[context][target] = channel
-                inbound[target].append(channel)
-        for context in self._order:
-            self.results[context] = self._channel(context, COORDINATOR_LABEL)
-        for context in self._order:
+        upstream: dict[str, list[Channel]] = {name: [] for name in self.workers}
+        downstream: dict[str, dict[str, Channel]] = {name: {} for name in self.workers}
+        for name, worker in self.workers.items():
+            for target in worker.downstream:
+                channel = self._channel(name, target)
+                downstream[name][target] = channel
+                upstream[target].append(channel)
+        feeds = {}
+        if self.layout is None:
+            feeds = {name: self._channel(COORDINATOR_LABEL, name) for name in self.workers}
+        peers = self._peer_channels()
+        for name in self._order:
+            self.results[name] = self._channel(name, COORDINATOR_LABEL)
+        contexts = {name: w.context for name, w in self.workers.items()}
+        for name, worker in self.workers.items():
             spec = worker_module.WorkerSpec(
                 plan=self.plan,
-                worker=workers[context],
-                inbound=tuple(inbound[context]),
-                downstream=downstream[context],
-                results=self.results[context],
+                worker=worker,
+                upstream=tuple(upstream[name]),
+                downstream=downstream[name],
+                results=self.results[name],
                 send_rows=self.send_rows,
+                contexts=contexts,
+                feed=feeds.get(name),
+                layout=self.layout,
+                peers_in={r: c for (r, t), c in peers.items() if t == name},
+                peers_out={t: c for (r, t), c in peers.items() if r == name},
             )
             process = self.context.Process(
-                target=worker_module.main, args=(spec,), name=f"vbatch-{context}", daemon=True
+                target=worker_module.main, args=(spec,), name=f"vbatch-{name}", daemon=True
             )
             with main_hidden():
                 process.start()
-            self.processes[context] = process
-        for context in self._order:
-            self.ingress[context] = inbound[context][0].writer()
+            self.processes[name] = process
+        self.ingress = {name: channel.writer() for name, channel in feeds.items()}
+
+    def _peer_channels(self) -> dict[tuple[str, str], Channel]:
+        """With sources in workers: a queue from each reader to each other source worker."""
+        if self.layout is None:
+            return {}
+        readers = self.layout.readers
+        return {(r, t): self._channel(r, t) for r in readers for t in readers if r != t}
 
     def _channel(self, source: str, target: str) -> Channel:
         name = f"{source}-{target}"
@@ -174,12 +201,33 @@ class ContextRunner:
         """The queues between processes, for metrics."""
         return [LinkFigures(s, t, c.fill, c.blocked_seconds) for s, t, c in self._links]
 
+    # ---- main thread: sources in workers ------------------------------------------
+
+    def _count_units(self, layout: SourceLayout, epochs: queue.Queue[Epoch | None]) -> None:
+        """The workers read the units; the coordinator only expects their epochs, in order."""
+        for unit in layout.units:
+            self._enqueue(epochs, Epoch(InputChunk((), unit.first_seq, 0), []))
+        self._enqueue(epochs, Epoch(None, [], layout.end_seq))
+        self._enqueue(epochs, None)
+
     # ---- main thread: dispatch -------------------------------------------------
 
-    def _alive_check(self, context: str) -> Callable[[], bool]:
-        """Whether a put to `context` may keep waiting: the run has not failed and that
+    def _dispatch_all(
+        self, chunks: Iterable[InputChunk | Sweep], epochs: queue.Queue[Epoch | None]
+    ) -> None:
+        events = 0
+        for item in chunks:
+            if isinstance(item, Sweep):
+                self._sweep(item, epochs)
+                continue
+            self._dispatch(item, epochs)
+            events += item.count
+        self._finish(events, epochs)
+
+    def _alive_check(self, name: str) -> Callable[[], bool]:
+        """Whether a put to worker `name` may keep waiting: the run has not failed and that
         worker is alive (another worker that finished and exited is no reason to stop)."""
-        process = self.processes[context]
+        process = self.processes[name]
         return lambda: self.state.failure is None and process.is_alive()
 
     def _dispatch(self, chunk: InputChunk, epochs: queue.Queue[Epoch | None]) -> None:
@@ -204,31 +252,41 @@ class ContextRunner:
         self, inputs: list[tuple[str, pa.RecordBatch]], marker: Control, payload: bytes
     ) -> None:
         """Send each worker the batches it reads, then the marker that ends the epoch."""
-        for worker in self.physical.workers:
-            self._send(worker.context, inputs)
-            self._send_marker(worker.context, marker, payload)
+        for name, worker in self.workers.items():
+            self._send(worker, inputs)
+            self._send_marker(name, marker, payload)
 
-    def _send(self, context: str, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
-        reads, writer = self._reads[context], self.ingress[context]
-        alive = self._alive_check(context)
+    def _send(self, worker: WorkerPlan, inputs: list[tuple[str, pa.RecordBatch]]) -> None:
+        name = worker.name
+        reads, writer = self._reads[name], self.ingress[name]
+        alive = self._alive_check(name)
         for source, batch in inputs:
-            if source in reads and batch.num_rows:
-                with self._watching(context):
-                    writer.put(batch, tag=self.sources.tag(source), alive=alive)
+            if source not in reads or not batch.num_rows:
+                continue
+            if worker.shards > 1:  # a shard takes the rows of its keys, and all rows' clock
+                with self._watching(name):
+                    clock = batch.select(["_ts", "_seq"])
+                    writer.put(clock, tag=self.sources.clock_tag(source), alive=alive)
+                mine = shard_of(batch, worker.shard_keys, worker.shards) == worker.shard
+                batch = batch.filter(pa.array(mine))
+                if not batch.num_rows:
+                    continue
+            with self._watching(name):
+                writer.put(batch, tag=self.sources.tag(source), alive=alive)
 
-    def _send_marker(self, context: str, marker: Control, payload: bytes) -> None:
-        with self._watching(context):
-            alive = self._alive_check(context)
-            self.ingress[context].put_message(payload, tag=marker, alive=alive)
+    def _send_marker(self, name: str, marker: Control, payload: bytes) -> None:
+        with self._watching(name):
+            alive = self._alive_check(name)
+            self.ingress[name].put_message(payload, tag=marker, alive=alive)
 
     @contextmanager
-    def _watching(self, context: str) -> Iterator[None]:
+    def _watching(self, name: str) -> Iterator[None]:
         """Turn 'the peer is gone' from a queue into the failure that explains it."""
         try:
             yield
         except EngineError:
             self._raise_failure()
-            raise self._death(context) from None
+            raise self._death(name) from None
 
     def _enqueue(self, epochs: queue.Queue[Epoch | None], epoch: Epoch | None) -> None:
         while True:
@@ -241,8 +299,8 @@ class ContextRunner:
 
     # ---- failure and shutdown ---------------------------------------------------
 
-    def _death(self, context: str) -> EngineError:
-        return death_of(context, self.processes[context])
+    def _death(self, name: str) -> EngineError:
+        return death_of(self.workers[name].label, self.processes[name])
 
     def _raise_reported(self) -> None:
         if self.state.failure is not None and not isinstance(self.state.failure, WorkerDeath):
@@ -251,9 +309,9 @@ class ContextRunner:
     def _raise_failure(self) -> None:
         if self.state.failure is not None:
             raise self.state.failure
-        for context, process in self.processes.items():
+        for name, process in self.processes.items():
             if not process.is_alive() and process.exitcode not in (0, None):
-                raise self._death(context)
+                raise self._death(name)
 
     def _join(self, thread: threading.Thread) -> None:
         while thread.is_alive():
@@ -261,10 +319,10 @@ class ContextRunner:
             self._raise_failure()
 
     def _wait_workers(self) -> None:
-        for context, process in self.processes.items():
+        for name, process in self.processes.items():
             process.join(STOP_GRACE_SECONDS)
             if process.exitcode not in (0, None):
-                raise self._death(context)
+                raise self._death(name)
 
     def _stop(self) -> None:
         for process in self.processes.values():
@@ -280,3 +338,15 @@ class ContextRunner:
 def _fed(emitted: list[Emitted]) -> list[tuple[str, pa.RecordBatch]]:
     """The feeder streams' outputs, as inputs for the workers."""
     return [(item.stream, item.batch) for item in emitted if item.kind is EmitKind.OUTPUT]
+
+
+def _added(total: StreamCounters | None, more: StreamCounters) -> StreamCounters:
+    """Counters of one stream over its shards."""
+    if total is None:
+        return more
+    return StreamCounters(
+        total.rows_in + more.rows_in,
+        total.rows_out + more.rows_out,
+        total.windows_closed + more.windows_closed,
+        total.late_rows + more.late_rows,
+    )

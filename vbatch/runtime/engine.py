@@ -11,6 +11,7 @@ from vbatch.plan.logical import LogicalPlan, StreamPlan
 from vbatch.runtime.pipeline import Emitted, Port, StreamPipeline
 
 Inputs = Iterable[tuple[str, pa.RecordBatch]]
+Clocks = dict[str, pa.RecordBatch]  # source → `_ts`, `_seq` of all its rows of a step
 Pending = dict[str, list[tuple[Port, pa.RecordBatch]]]
 
 
@@ -40,9 +41,13 @@ class Engine:
         """Every event type or stream this engine's streams read."""
         return set(self.readers)
 
-    def step(self, inputs: Inputs) -> list[Emitted]:
-        """Run input batches through every stream that reads them, downstream included."""
-        return self._drain(self._pending(inputs), None)
+    def step(self, inputs: Inputs, clocks: Clocks | None = None) -> list[Emitted]:
+        """Run input batches through every stream that reads them, downstream included.
+
+        `clocks` gives, per source, `_ts` and `_seq` of all its rows of the step when the
+        batches hold only some of them (a shard's keys): watermarks move with all rows.
+        """
+        return self._drain(self._pending(inputs), None, clocks or {})
 
     def advance(self, event_time: int, seq: int, inputs: Inputs = ()) -> list[Emitted]:
         """Let idle windowed streams close what their clock has passed (live sweeps)."""
@@ -60,13 +65,20 @@ class Engine:
         return pending
 
     def _drain(
-        self, pending: Pending, then: Callable[[StreamPipeline], list[Emitted]] | None
+        self,
+        pending: Pending,
+        then: Callable[[StreamPipeline], list[Emitted]] | None,
+        clocks: Clocks | None = None,
     ) -> list[Emitted]:
         """Run each stream's pending inputs (then `then`), feeding outputs to its readers."""
         emitted: list[Emitted] = []
         for plan in self.plans:
             pipeline = self.pipelines[plan.name]
-            produced = pipeline.process(pending[plan.name]) if pending[plan.name] else []
+            clock = _clock_of(plan, clocks) if clocks else None
+            if pending[plan.name] or clock is not None:
+                produced = pipeline.process(pending[plan.name], clock)
+            else:
+                produced = []
             if then is not None:
                 produced += then(pipeline)
             for item in produced:
@@ -75,3 +87,12 @@ class Engine:
                         pending[reader].append((port, item.batch))
             emitted += produced
         return emitted
+
+
+def _clock_of(plan: StreamPlan, clocks: Clocks) -> pa.RecordBatch | None:
+    """The clock of a stream's ports (several: their rows in arrival order)."""
+    found = [clocks[i.name] for i in plan.inputs if i.name in clocks]
+    if len(found) <= 1:
+        return found[0] if found else None
+    table = pa.Table.from_batches(found)
+    return table.sort_by("_seq").combine_chunks().to_batches()[0]

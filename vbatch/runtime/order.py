@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vbatch.kernels.clock import Tick
 from vbatch.kernels.protocol import EmitKind, Frame, Kernel
@@ -110,3 +111,11 @@ def _column_or(batch: pa.RecordBatch, name: str, default: int, n: int) -> np.nda
     if index < 0:
         return np.full(n, default, np.int64)
     return batch.column(index).to_numpy()
+
+
+def in_output_order(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """Rows of one stream that came from several shards, as one batch in output order."""
+    table = pa.Table.from_batches(batches)
+    keys = [(name, "ascending") for name in ("_seq", WEND, ROOT, ORD) if name in table.schema.names]
+    ordered = table.take(pc.sort_indices(table, keys))  # a stable sort: ties keep shard order
+    return ordered.combine_chunks().to_batches()[0]

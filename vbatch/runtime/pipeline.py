@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from vbatch.figures import StreamCounters
@@ -19,7 +20,7 @@ from vbatch.io.source import InputChunk
 from vbatch.kernels.clock import Clock
 from vbatch.kernels.lower import lower_chain
 from vbatch.kernels.merge import UnionKernel
-from vbatch.kernels.protocol import EmitKind, Frame, Kernel
+from vbatch.kernels.protocol import EmitKind, Frame, Kernel, empty_batch
 from vbatch.kernels.types import env_of_schema
 from vbatch.kernels.window import WindowAggregateKernel
 from vbatch.plan.bind import bind_stream
@@ -57,16 +58,38 @@ class StreamPipeline:
         self.counters = StreamCounters()
         self._emitted: list[Emitted] = []
 
-    def process(self, inputs: list[tuple[Port, pa.RecordBatch]]) -> list[Emitted]:
-        """Run one step's input batches through the stream (a merge takes them as one)."""
+    def process(
+        self, inputs: list[tuple[Port, pa.RecordBatch]], clock: pa.RecordBatch | None = None
+    ) -> list[Emitted]:
+        """Run one step's input batches through the stream (a merge takes them as one).
+
+        `clock` (`_ts`, `_seq` of every source row of the step) is given when the batches
+        hold only some of those rows — a shard's keys — so the watermark still moves with
+        all of them, exactly as in one process.
+        """
         if self.union is not None:
             merged = self.union.combine(inputs)
             batches = [merged] if merged is not None else []
         else:
             batches = [b for _, b in inputs]
+        if clock is not None:
+            self._step_clocked(batches, clock)
+            return self._take()
         for batch in batches:
             self._step(batch)
         return self._take()
+
+    def _step_clocked(self, batches: list[pa.RecordBatch], clock: pa.RecordBatch) -> None:
+        """Rows that are a subset of the clock's rows: one tick over all of them."""
+        if len(batches) > 1:
+            batches = [pa.Table.from_batches(batches).combine_chunks().to_batches()[0]]
+        if not batches and self.bound is None:
+            if self.clock is not None:  # nothing to compute yet; the watermark still moves
+                self.clock.tick(clock.column("_ts").to_numpy(), clock.column("_seq").to_numpy())
+            return
+        assert self.bound is not None or batches
+        batch = batches[0] if batches else empty_batch(self.bound)  # type: ignore[arg-type]
+        self._step(batch, clock)
 
     def advance(self, event_time: int, seq: int) -> list[Emitted]:
         """Close the windows an idle input's clock has passed (`event_time` is "now")."""
@@ -89,14 +112,18 @@ class StreamPipeline:
         self._count()
         return self._take()
 
-    def _step(self, batch: pa.RecordBatch) -> None:
+    def _step(self, batch: pa.RecordBatch, clock: pa.RecordBatch | None = None) -> None:
         if self.bound is None or (self.union is not None and batch.schema != self.bound):
             self._bind(batch.schema)
         self.counters.rows_in += batch.num_rows
-        tick = None
+        tick, positions = None, None
         if self.clock is not None:
-            tick = self.clock.tick(batch.column("_ts").to_numpy(), batch.column("_seq").to_numpy())
-        self._push(Frame(batch, tick), 0)
+            source = clock if clock is not None else batch
+            ts, seq = source.column("_ts").to_numpy(), source.column("_seq").to_numpy()
+            tick = self.clock.tick(ts, seq)
+            if clock is not None:
+                positions = np.searchsorted(seq, batch.column("_seq").to_numpy())
+        self._push(Frame(batch, tick, positions), 0)
         self._count()
 
     def _bind(self, schema: pa.Schema) -> None:

@@ -50,8 +50,16 @@ class Sources:
         return self._tags[name]
 
     def name(self, tag: int) -> str:
-        """The source a number stands for."""
-        return self.names[tag]
+        """The source a number stands for (rows or clock)."""
+        return self.names[tag % len(self.names)]
+
+    def clock_tag(self, name: str) -> int:
+        """The number of a source's clock: `_ts`, `_seq` of all its rows of an epoch."""
+        return self._tags[name] + len(self.names)
+
+    def is_clock(self, tag: int) -> bool:
+        """True for the tag of a clock."""
+        return tag >= len(self.names)
 
     def result_tag(self, stream: str, kind: EmitKind) -> int:
         """Tag of an emitted batch on a result queue."""
@@ -102,9 +110,11 @@ class Failure:
 
 @dataclass(frozen=True)
 class Finished:
-    """A worker's closing report: its streams' counters."""
+    """A worker's report at the end of an epoch: its streams' counters so far, and how many
+    events it read for the epoch when it reads the input itself."""
 
     counters: dict[str, StreamCounters]
+    events: int = 0
 
     def encode(self) -> bytes:
         """Bytes for a control message."""

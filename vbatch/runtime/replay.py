@@ -114,15 +114,15 @@ class Simulation:
     def _paced(self, chunks: Iterable[InputChunk]) -> Iterator[InputChunk]:
         for chunk in chunks:
             if self.pacing is None:
-                self.events += chunk.count
                 yield chunk
                 continue
             for at_ms, part in paced_slices(chunk, self.pacing.granularity_ms):
                 self.pacing.wait_for(at_ms)
-                self.events += part.count
                 yield part
 
     def _deliver(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
+        if chunk is not None:  # counted as delivered: workers that read the input report it
+            self.events += chunk.count
         for sink in self.sinks:
             sink.chunk(chunk, emitted)
 

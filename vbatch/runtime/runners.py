@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
@@ -12,6 +12,9 @@ from vbatch.io.source import InputChunk, Sweep
 from vbatch.plan.physical import PhysicalPlan
 from vbatch.runtime.engine import Engine
 from vbatch.runtime.pipeline import Deliver
+
+if TYPE_CHECKING:
+    from vbatch.runtime.sources import SourceLayout
 
 
 class Runner(Protocol):
@@ -72,15 +75,22 @@ class LocalRunner:
 
 
 def make_runner(
-    physical: PhysicalPlan, *, send_rows: bool = True, capacity: int | None = None
+    physical: PhysicalPlan,
+    *,
+    send_rows: bool = True,
+    capacity: int | None = None,
+    layout: SourceLayout | None = None,
 ) -> Runner:
-    """Worker processes for the plan's contexts, or everything in this process."""
+    """Worker processes for the plan's contexts, or everything in this process.
+
+    With a `layout` the workers read the input themselves (`runtime/sources.py`).
+    """
     if not physical.uses_processes:
         return LocalRunner(physical)
     from vbatch.runtime.coordinator import ContextRunner
 
     extra = {} if capacity is None else {"capacity": capacity}
-    return ContextRunner(physical, send_rows=send_rows, **extra)
+    return ContextRunner(physical, send_rows=send_rows, layout=layout, **extra)
 
 
 def prestart() -> None:
