@@ -7,6 +7,8 @@ import pytest
 from vbatch.errors import CheckError, VbatchError, VplSyntaxError
 from vbatch.lang import compile_text
 
+RESERVED_HINT = "outputs carry `stream`, `_ts` and `_seq` themselves (`__` names are the engine's)"
+
 # (program, error class, line, column, message, hint or None)
 BAD_PROGRAMS = [
     (
@@ -357,7 +359,84 @@ BAD_PROGRAMS = [
         "give each declaration its own name",
     ),
     ("const K = nope + 1", CheckError, 1, 11, "`nope` is not a constant", None),
-    # nesting beyond the documented limit is refused where it passes it (issue 13: 10)
+    # values a program cannot run with are refused at check time (issue 13: 11, 12, 13)
+    (
+        "stream X = Y .where(v > 99999999999999999999)",
+        CheckError,
+        1,
+        25,
+        "integer 99999999999999999999 does not fit in 64 bits",
+        None,
+    ),
+    (
+        "stream X = Y .where(v > 1e309)",
+        CheckError,
+        1,
+        25,
+        "number too large for a float",
+        "floats go up to about 1.8e308",
+    ),
+    (
+        "stream X = Y .window(99999999999999999999s) .aggregate(n: count())",
+        CheckError,
+        1,
+        22,
+        "a duration of 99,999,999,999,999,999,999,000 ms is longer than 2**61 ms (73 million years)",
+        None,
+    ),
+    (
+        "stream X = Y .where(v > " + "9" * 5000 + ")",
+        VplSyntaxError,
+        1,
+        25,
+        "integer 99999999999999999999… does not fit in 64 bits",
+        None,
+    ),
+    ("const Q = 5 % 0", CheckError, 1, 11, "modulo by zero in a constant", None),
+    ("const K = 1 in 5", CheckError, 1, 11, "cannot apply `in` to an int and an int", None),
+    (
+        "const K = 9223372036854775807 + 1",
+        CheckError,
+        1,
+        11,
+        "integer 9223372036854775808 does not fit in 64 bits",
+        None,
+    ),
+    (
+        'const X = "ab" * 999999999999',
+        CheckError,
+        1,
+        11,
+        "this constant string would hold 1,999,999,999,998 characters; at most 1,048,576",
+        None,
+    ),
+    (
+        'const A0 = "abcdefghijklmnop"\n'
+        + "".join(f"const A{i} = A{i - 1} + A{i - 1}\n" for i in range(1, 40)),
+        CheckError,
+        18,
+        13,
+        "this constant string would hold 2,097,152 characters; at most 1,048,576",
+        None,
+    ),
+    (
+        "stream X = Y .window(1d, sliding: 1ms) .aggregate(n: count())",
+        CheckError,
+        1,
+        35,
+        "each row would fall in 86,400,000 windows (1d / 1ms)",
+        "a row is in at most 10,000: make the slide 8640ms or more",
+    ),
+    # names an output row cannot take (18)
+    *(
+        (text, CheckError, 1, column, f"`{name}` is a reserved output name", RESERVED_HINT)
+        for text, column, name in [
+            ('stream X = Y .emit(stream: "other")', 20, "stream"),
+            ("stream X = Y .select(_ts: 5)", 22, "_ts"),
+            ("stream X = Y .window(1m) .aggregate(__n: count())", 37, "__n"),
+        ]
+    ),
+    # nesting beyond the documented limit is refused where it passes it (10)
     (
         "stream X = Y .where(" + "not " * 5000 + "v)",
         VplSyntaxError,

@@ -503,7 +503,7 @@ def test_errors_after_a_byte_order_mark_point_at_the_text(tmp_path: Path) -> Non
     )
 
 
-# ---- 10: deep programs -------------------------------------------------
+# ---- 10, 11, 13: deep and out-of-range programs -------------------------------------------------
 
 DEEP_500 = {
     "and": " and ".join(["v > 0"] * 500),
@@ -540,3 +540,19 @@ def test_nesting_beyond_the_limit_is_a_located_error(tmp_path: Path, command: st
     result = run_vbatch(command, str(program))
     assert (result.returncode, "Traceback" in result.stderr) == (1, False)
     assert result.stderr.startswith(f"{program}:2:") and "nests deeper than 1000" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("value > 99999999999999999999", "integer 99999999999999999999 does not fit in 64 bits"),
+        ("value > 1e309", "number too large for a float"),
+    ],
+)
+def test_check_refuses_what_simulate_could_not_run(
+    tmp_path: Path, condition: str, message: str
+) -> None:
+    program = tmp_path / "p.vpl"
+    program.write_text(f"stream S = SensorReading\n    .where({condition})\n")
+    result = run_vbatch("check", str(program))
+    assert (result.returncode, result.stderr.splitlines()[0]) == (1, f"{program}:2:20: {message}")

@@ -7,7 +7,7 @@ from dataclasses import replace
 from vbatch.errors import CheckError, Span, suggest
 from vbatch.lang import ast
 from vbatch.lang.constants import fold
-from vbatch.lang.names import ExprChecker, Scope, interpolate
+from vbatch.lang.names import ExprChecker, Scope, check_output_name, interpolate
 from vbatch.lang.program import (
     TYPE_NAMES,
     Context,
@@ -288,6 +288,7 @@ class _Checker:
         for item in items:
             if item.name in seen:
                 raise CheckError(f"`{item.name}` is named twice in `.{where}`", item.span)
+            check_output_name(item)
             seen.add(item.name)
             checked.append(replace(item, value=self._expr(interpolate(item.value), scope)))
         return tuple(checked)
@@ -306,6 +307,7 @@ class _Checker:
         for item in op.items:
             if item.name in seen:
                 raise CheckError(f"`{item.name}` is named twice in `.aggregate`", item.span)
+            check_output_name(item)
             seen.add(item.name)
             value = self._agg_expr(item.value, scope, state.partition_keys)
             items.append(replace(item, value=value))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from vbatch.errors import CheckError, suggest
 from vbatch.lang import ast
-from vbatch.lang.constants import fold, to_expr
+from vbatch.lang.constants import Millis, bounded, fold, to_expr
 from vbatch.lang.functions import (
     AGGREGATE_ARITY,
     DISTINCT,
@@ -19,6 +19,17 @@ from vbatch.lang.functions import (
 
 RESERVED_FIELDS = ("_ts", "_seq", "_window_start", "_window_end")
 WINDOW_FIELDS = ("_window_start", "_window_end")
+# Names an output row cannot take: the JSON-lines envelope (`stream`), event time and arrival
+# (which the engine sets), and the engine's internal columns.
+RESERVED_OUTPUTS = ("stream", "_ts", "_seq")
+
+
+def check_output_name(item: ast.Item) -> None:
+    """Refuse an output field named like the envelope or the engine's own columns."""
+    if item.name in RESERVED_OUTPUTS or item.name.startswith("__"):
+        msg = f"`{item.name}` is a reserved output name"
+        hint = "outputs carry `stream`, `_ts` and `_seq` themselves (`__` names are the engine's)"
+        raise CheckError(msg, item.span, hint=hint)
 
 
 @dataclass
@@ -51,7 +62,13 @@ class ExprChecker:
         self.inside_aggregate = False
 
     def visit(self, expr: ast.Expr) -> ast.Expr:
-        """The checked expression (constants folded)."""
+        """The checked expression (constants folded, literals within their bounds)."""
+        if isinstance(expr, ast.Literal):
+            bounded(expr.value, expr.span)
+            return expr
+        if isinstance(expr, ast.Duration):
+            bounded(Millis(expr.millis), expr.span)
+            return expr
         if isinstance(expr, ast.Name):
             return self._name(expr)
         if isinstance(expr, ast.Call):
