@@ -59,6 +59,10 @@ def check_cores(physical: PhysicalPlan) -> None:
             raise ConfigError(msg, hint=hint)
 
 
+PEER_UNITS = 3  # whole units a queue between two source workers holds
+PEER_SLOTS = 32  # of 8 MiB: a unit of a million rows takes about five
+
+
 class ContextRunner:
     """Runs a physical plan with one worker process per context (or per shard).
 
@@ -184,15 +188,21 @@ class ContextRunner:
         self.ingress = {name: channel.writer() for name, channel in feeds.items()}
 
     def _peer_channels(self) -> dict[tuple[str, str], Channel]:
-        """With sources in workers: a queue from each reader to each other source worker."""
+        """With sources in workers: a queue from each reader to each other source worker,
+        holding a few whole units, so a reader is never held up by one unit in flight."""
         if self.layout is None:
             return {}
         readers = self.layout.readers
-        return {(r, t): self._channel(r, t) for r in readers for t in readers if r != t}
+        largest = max((u.rows for u in self.layout.units), default=0)
+        room = {"capacity": max(self.capacity, PEER_UNITS * largest), "slots": PEER_SLOTS}
+        return {(r, t): self._channel(r, t, **room) for r in readers for t in readers if r != t}
 
-    def _channel(self, source: str, target: str) -> Channel:
+    def _channel(
+        self, source: str, target: str, capacity: int | None = None, slots: int = 8
+    ) -> Channel:
         name = f"{source}-{target}"
-        channel = Channel.create(name, capacity_events=self.capacity, context=self.context)
+        events = capacity or self.capacity
+        channel = Channel.create(name, capacity_events=events, slots=slots, context=self.context)
         self.channels.append(channel)
         self._links.append((source, target, channel))
         return channel
