@@ -269,3 +269,44 @@ def test_a_worker_that_finished_never_makes_a_live_one_look_dead(tmp_path: Path)
             loop.kill()
             loop.wait()
     assert [(r.returncode, r.stderr) for r in runs] == [(0, "")]
+
+
+def test_sigterm_stops_a_replay_like_ctrl_c(tmp_path: Path) -> None:
+    before = shm_segments()
+    run = slow_run(tmp_path, PINNED.replace(" (cores: [0])", "").replace(" (cores: [1])", ""))
+    workers = workers_of(run, 2)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    time.sleep(0.5)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
+    assert shm_segments() <= before
+
+
+def test_a_stopped_worker_ends_the_run_naming_its_context(tmp_path: Path) -> None:
+    """SIGSTOP: the worker is alive but shows no sign of life; the run must not hang."""
+    before = shm_segments()
+    program = PINNED.replace(" (cores: [0])", "").replace(" (cores: [1])", "")
+    events = tmp_path / "slow.evt"
+    lines = [f'@{i * 100} SensorReading {{ sensor_id: "S{i % 7}", value: {i}.5, zone: "z" }}'
+             for i in range(300)]  # fmt: skip
+    events.write_text("\n".join(lines) + "\n")
+    prog = tmp_path / "p.vpl"
+    prog.write_text(program)
+    command = [sys.executable, "-m", "vbatch", "simulate", "-p", str(prog), "-e", str(events),
+               "-q", "--stall-timeout", "2"]  # fmt: skip
+    run = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    workers = workers_of(run, 2)
+    time.sleep(0.5)
+    workers[0].suspend()
+    started = time.monotonic()
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 4, stderr
+    assert time.monotonic() - started < 20
+    assert re.search(r"context `(first|second)` stopped making progress", stderr), stderr
+    time.sleep(0.5)
+    assert shm_segments() <= before
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)

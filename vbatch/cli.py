@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -76,6 +77,16 @@ def _prestart_workers(program: Program, contexts: bool) -> None:
         from vbatch.runtime.forkserver import prestart
 
         prestart()
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM stops a replay like Ctrl-C: workers stopped, queues removed, no partial output,
+    exit code 130."""
+
+    def interrupt(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def run_guarded(action: Callable[[], T]) -> T:
@@ -228,6 +239,15 @@ CapacityOption = Annotated[
     ),
 ]
 
+StallOption = Annotated[
+    float,
+    typer.Option(
+        "--stall-timeout",
+        min=0.1,
+        help="End the run (exit 4) when a worker shows no sign of life for this many seconds.",
+    ),
+]
+
 
 @app.command()
 def simulate(
@@ -312,6 +332,7 @@ def simulate(
     ] = False,
     contexts: ContextsOption = True,
     channel_capacity: CapacityOption = None,
+    stall_timeout: StallOption = 30.0,
 ) -> None:
     """Replay recorded events through a program and print what every stream produces.
 
@@ -320,6 +341,7 @@ def simulate(
     """
 
     def body() -> None:
+        _terminate_as_interrupt()
         checked = compile_text(read_program_text(program), str(program))
         _prestart_workers(checked, contexts)
         from vbatch.app.simulate import SimulateOptions, run_simulate
@@ -344,6 +366,7 @@ def simulate(
             output_format=fmt,
             contexts=contexts,
             capacity=channel_capacity,
+            stall_seconds=stall_timeout,
         )
         summary = run_simulate(options, _write_stdout)
         if summary.bad_records and dead is not None:

@@ -27,6 +27,7 @@ class MetricsSource:
     contexts: dict[str, str | None]
     links: Callable[[], list[LinkFigures]] = lambda: []
     inputs: InputFigures = field(default_factory=InputFigures)
+    heartbeats: Callable[[], dict[str, float]] = lambda: {}
 
 
 class VbatchCollector(Collector):
@@ -52,6 +53,14 @@ class VbatchCollector(Collector):
         )
         yield from self._links()
         yield from self._inputs()
+        ages = GaugeMetricFamily(
+            "vbatch_worker_heartbeat_age_seconds",
+            "Seconds since each worker process last showed a sign of life.",
+            labels=["worker"],
+        )
+        for worker, age in sorted(self.source.heartbeats().items()):
+            ages.add_metric([worker], age)
+        yield ages
 
     def _per_stream(
         self, name: str, text: str, counters: dict[str, StreamCounters], attribute: str

@@ -150,7 +150,11 @@ class LiveRun:
             return None
         contexts = {s.name: s.context for s in self.plan.streams}
         source = MetricsSource(
-            self.runner.counters, contexts, self.runner.links, self.summary.inputs
+            self.runner.counters,
+            contexts,
+            self.runner.links,
+            self.summary.inputs,
+            self.runner.heartbeat_ages,
         )
         metrics = Metrics(source)
         metrics.serve(self.options.metrics_port, self.options.metrics_host)

@@ -18,6 +18,7 @@ from vbatch.plan.build import plan_program
 from vbatch.plan.physical import PhysicalPlan
 from vbatch.plan.trace import TraceOptions, traced
 from vbatch.render import ConsoleRenderer
+from vbatch.runtime.heartbeat import STALL_SECONDS
 from vbatch.runtime.replay import Pacing, Simulation, Sink
 from vbatch.runtime.runners import make_runner, prestart
 from vbatch.runtime.sources import SourceLayout, source_layout
@@ -38,6 +39,7 @@ class SimulateOptions:
     output_format: OutputFormat = OutputFormat.JSONL
     contexts: bool = True
     capacity: int | None = None
+    stall_seconds: float = STALL_SECONDS
 
 
 def placed(program: Program, *, contexts: bool, trace: TraceOptions) -> PhysicalPlan:
@@ -88,7 +90,11 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
         physical, options.events, options.read, paced=not options.immediate, traced=options.verbose
     )
     runner = make_runner(
-        physical, send_rows=bool(sinks), capacity=options.capacity, layout=layout
+        physical,
+        send_rows=bool(sinks),
+        capacity=options.capacity,
+        layout=layout,
+        stall_seconds=options.stall_seconds,
     )
     pacing = None if options.immediate else Pacing(speed=options.speed)
     console.start(len(program.contexts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import replace
 
 from vbatch.errors import CheckError, Span, suggest
@@ -43,6 +44,7 @@ class _Checker:
         self.constants: dict[str, object] = {}
         self.stream_decls: dict[str, ast.StreamDecl] = {}
         self.outputs: dict[str, tuple[str, ...] | None] = {}
+        self._close: dict[str, list[str]] = {}
 
     def run(self) -> Program:
         self._collect_declarations()
@@ -237,12 +239,18 @@ class _Checker:
             fields = tuple(field for field, _ in self.events[name].fields)
             return SourceKind.EVENT, Scope(fields, f"event `{name}`")
         # An undeclared event type is legal input; a near miss of a known name is a typo.
-        others = [n for n in self.stream_decls if n != decl.name] + list(self.events)
-        near = suggest(name, others, cutoff=0.8)
-        if near is not None:
+        near = [n for n in self._near_misses(name) if n != decl.name]
+        if near:
             msg = f"unknown stream or event type `{name}`"
-            raise CheckError(msg, decl.source_span_of(name), hint=near)
+            raise CheckError(msg, decl.source_span_of(name), hint=f"did you mean `{near[0]}`?")
         return SourceKind.EVENT, Scope(None, f"event `{name}`")
+
+    def _near_misses(self, name: str) -> list[str]:
+        """Declared names close to `name` (once per name: many streams read one type)."""
+        if name not in self._close:
+            known = [*self.stream_decls, *self.events]
+            self._close[name] = difflib.get_close_matches(name, known, n=2, cutoff=0.8)
+        return self._close[name]
 
     def _operation(
         self, op: ast.Operation, state: StreamState, scope: Scope

@@ -65,7 +65,8 @@ def build_plan(program: Program) -> LogicalPlan:
         (e.name, tuple((name, FIELD_TYPES[kind]) for name, kind in e.fields))
         for e in program.events
     )
-    streams = tuple(_stream_plan(program, s) for s in program.topological_order())
+    roots: dict[str, int] = {}
+    streams = tuple(_stream_plan(program, s, roots) for s in program.topological_order())
     plan = LogicalPlan(streams, program.event_types(), declared)
     typecheck(plan)
     return plan
@@ -84,7 +85,7 @@ def typecheck(plan: LogicalPlan) -> dict[str, Env]:
     return outputs
 
 
-def _stream_plan(program: Program, stream: Stream) -> StreamPlan:
+def _stream_plan(program: Program, stream: Stream, roots: dict[str, int]) -> StreamPlan:
     return StreamPlan(
         name=stream.name,
         index=stream.index,
@@ -93,18 +94,20 @@ def _stream_plan(program: Program, stream: Stream) -> StreamPlan:
         context=stream.context,
         emit_context=stream.emit_context,
         operators=tuple(_operator(op, stream) for op in stream.operations),
-        root=_root(program, stream),
+        root=_root(stream, roots),
         span=stream.span,
     )
 
 
-def _root(program: Program, stream: Stream) -> int:
+def _root(stream: Stream, roots: dict[str, int]) -> int:
     """The stream its rows are ordered with: itself when it reads events, else the root
-    of the earliest chain it reads (so a reader's rows follow the rows they came from)."""
-    roots = [_root(program, program.stream(name)) for name in stream.upstream()]
+    of the earliest chain it reads (so a reader's rows follow the rows they came from).
+    `roots` holds the streams before it in topological order."""
+    found = [roots[name] for name in stream.upstream()]
     if stream.reads_events:
-        roots.append(stream.index)
-    return min(roots)
+        found.append(stream.index)
+    roots[stream.name] = min(found)
+    return roots[stream.name]
 
 
 def _operator(op: ast.Operation, stream: Stream) -> Operator:

@@ -37,6 +37,7 @@ from vbatch.runtime.assembly import (
 )
 from vbatch.runtime.engine import Engine
 from vbatch.runtime.forkserver import main_hidden, worker_context
+from vbatch.runtime.heartbeat import STALL_SECONDS, Watch, make_counter
 from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Sources, advance_payload
 from vbatch.runtime.queue import DEFAULT_CAPACITY, Channel, ChannelWriter
@@ -77,6 +78,7 @@ class ContextRunner:
         send_rows: bool = True,
         capacity: int = DEFAULT_CAPACITY,
         layout: SourceLayout | None = None,
+        stall_seconds: float = STALL_SECONDS,
     ) -> None:
         check_cores(physical)
         self.physical = physical
@@ -96,6 +98,9 @@ class ContextRunner:
         self._links: list[tuple[str, str, Channel]] = []
         self.workers = {w.name: w for w in physical.workers_in_order()}
         self._order = list(self.workers)
+        self.stall_seconds = stall_seconds
+        self.heartbeats = {name: make_counter(self.context) for name in self.workers}
+        self.watch = Watch(self.heartbeats)
         self._reads = {w.name: set(w.reads) for w in physical.workers}
 
     # ---- life cycle ----------------------------------------------------------
@@ -174,6 +179,7 @@ class ContextRunner:
                 results=self.results[name],
                 send_rows=self.send_rows,
                 contexts=contexts,
+                heartbeat=self.heartbeats[name],
                 feed=feeds.get(name),
                 layout=self.layout,
                 peers_in={r: c for (r, t), c in peers.items() if t == name},
@@ -236,9 +242,18 @@ class ContextRunner:
 
     def _alive_check(self, name: str) -> Callable[[], bool]:
         """Whether a put to worker `name` may keep waiting: the run has not failed and that
-        worker is alive (another worker that finished and exited is no reason to stop)."""
+        worker is alive and ticking (another worker that finished is no reason to stop)."""
         process = self.processes[name]
-        return lambda: self.state.failure is None and process.is_alive()
+        return lambda: (
+            self.state.failure is None and process.is_alive() and not self._stalled(name)
+        )
+
+    def _stalled(self, name: str) -> bool:
+        return self.watch.age(name) > self.stall_seconds
+
+    def heartbeat_ages(self) -> dict[str, float]:
+        """Seconds since each worker's last heartbeat, for metrics."""
+        return self.watch.ages()
 
     def _dispatch(self, chunk: InputChunk, epochs: queue.Queue[Epoch | None]) -> None:
         inputs = [(b.event_type, b.batch) for b in chunk.batches]
@@ -322,6 +337,11 @@ class ContextRunner:
         for name, process in self.processes.items():
             if not process.is_alive() and process.exitcode not in (0, None):
                 raise self._death(name)
+            if process.is_alive() and self._stalled(name):
+                label, seconds = self.workers[name].label, self.stall_seconds
+                msg = f"{label} stopped making progress (no heartbeat for {seconds:g} s)"
+                hint = "the process was stopped or is stuck; --stall-timeout sets the limit"
+                raise WorkerDeath(msg, hint=hint)
 
     def _join(self, thread: threading.Thread) -> None:
         while thread.is_alive():

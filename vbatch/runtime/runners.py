@@ -36,6 +36,10 @@ class Runner(Protocol):
         """Output schemas of the streams of this process that rows have reached."""
         ...
 
+    def heartbeat_ages(self) -> dict[str, float]:
+        """Seconds since each worker process last showed a sign of life (none here)."""
+        ...
+
     def close(self) -> None:
         """Release processes and queues."""
         ...
@@ -70,6 +74,10 @@ class LocalRunner:
         """Output schemas of the streams rows have reached."""
         return self.engine.schemas()
 
+    def heartbeat_ages(self) -> dict[str, float]:
+        """No worker processes."""
+        return {}
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -80,6 +88,7 @@ def make_runner(
     send_rows: bool = True,
     capacity: int | None = None,
     layout: SourceLayout | None = None,
+    stall_seconds: float | None = None,
 ) -> Runner:
     """Worker processes for the plan's contexts, or everything in this process.
 
@@ -89,8 +98,10 @@ def make_runner(
         return LocalRunner(physical)
     from vbatch.runtime.coordinator import ContextRunner
 
-    extra = {} if capacity is None else {"capacity": capacity}
-    return ContextRunner(physical, send_rows=send_rows, layout=layout, **extra)
+    extra: dict[str, float] = {} if capacity is None else {"capacity": capacity}
+    if stall_seconds is not None:
+        extra["stall_seconds"] = stall_seconds
+    return ContextRunner(physical, send_rows=send_rows, layout=layout, **extra)  # type: ignore[arg-type]
 
 
 def prestart() -> None:

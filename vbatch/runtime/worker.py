@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -24,6 +25,7 @@ from vbatch.lean import without_pandas
 from vbatch.plan.logical import InputKind, LogicalPlan
 from vbatch.plan.physical import WorkerPlan
 from vbatch.runtime.engine import Engine
+from vbatch.runtime.heartbeat import start_beating
 from vbatch.runtime.order import in_output_order
 from vbatch.runtime.pipeline import Emitted
 from vbatch.runtime.protocol import Control, Failure, Finished, Sources, advance_values, owned
@@ -52,6 +54,7 @@ class WorkerSpec:
     results: Channel
     send_rows: bool  # False: the coordinator needs no result rows, only counters
     contexts: dict[str, str] = field(default_factory=dict)  # every worker's context
+    heartbeat: Any = None  # a shared counter the worker ticks (see heartbeat.py)
     feed: Channel | None = None
     layout: SourceLayout | None = None
     peers_in: dict[str, Channel] = field(default_factory=dict)
@@ -69,6 +72,8 @@ def main(spec: WorkerSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when workers stop
     sys.setswitchinterval(0.0005)  # hand-offs between threads should not wait 5 ms
     pin(spec.worker.cores)
+    if spec.heartbeat is not None:
+        start_beating(spec.heartbeat)
     parent = multiprocessing.parent_process()
     alive: Alive = parent.is_alive if parent is not None else (lambda: True)
     results = spec.results.writer()
