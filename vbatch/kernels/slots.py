@@ -144,6 +144,9 @@ class ValueStore:
     def _all(self) -> pa.Array:
         if self._combined is None:
             chunks = self._chunks
+            if len({c.type for c in chunks}) > 1:  # nulls of a field no row had shown yet
+                kind = next(c.type for c in chunks if not pa.types.is_null(c.type))
+                chunks = [c.cast(kind) if pa.types.is_null(c.type) else c for c in chunks]
             self._combined = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
             self._chunks = [self._combined]
         return self._combined
