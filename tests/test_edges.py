@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 
 import vbatch
@@ -78,3 +80,15 @@ def test_an_error_while_running_points_into_the_program_with_or_without_contexts
             raise AssertionError("a string compared with an int must fail")
         assert lines[0] == "p.vpl:3:12: `s > 1` compares a string with an int"
         assert lines[1:3] == ["    3 |     .where(s > 1)", "      |            ^^^^^"]
+
+
+def test_a_paced_replay_shortens_a_jump_in_event_time_to_its_longest_wait() -> None:
+    """A jump of 2**61 ms once overflowed time.sleep; now it waits `max_wait`, and the pace
+    resumes after it (the next event 10 ms later is not another long wait)."""
+    from vbatch.runtime.replay import Pacing
+
+    pacing = Pacing(max_wait=0.05)
+    started = time.monotonic()
+    for event_ms in (0, 2**61, 2**61 + 10):
+        pacing.wait_for(event_ms)
+    assert time.monotonic() - started < 5  # years, if the gap were not shortened

@@ -221,13 +221,18 @@ def test_an_undeclared_field_is_type_checked_before_any_row_is_computed() -> Non
     ]
 
 
-def test_a_partition_key_the_rows_lack_is_named() -> None:
-    program = vbatch.compile("stream S = E .partition_by(zone) .window(1m) .aggregate(n: count())")
+def test_a_partition_key_the_rows_lack_is_named_where_it_is_written() -> None:
+    text = "stream S = E .partition_by(zone) .window(1m) .aggregate(n: count())"
+    program = vbatch.compile(text, "t.vpl")
     table = pa.table({"_ts": [1], "event_type": ["E"], "value": [1.0]})
     with pytest.raises(CheckError) as caught:
         program.simulate(table, contexts=False)
-    assert caught.value.message == "`.partition_by(zone)`: the rows here have no field `zone`"
-    assert caught.value.hint == "the rows here have: value"
+    assert caught.value.render().splitlines() == [
+        "t.vpl:1:15: `.partition_by(zone)`: the rows here have no field `zone`",
+        f"    1 | {text}",
+        "      |               ^^^^^^^^^^^^^^^^^^",
+        "hint: the rows here have: value",
+    ]
 
 
 @pytest.mark.parametrize(

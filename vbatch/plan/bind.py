@@ -114,7 +114,7 @@ def _require_key(key: str, op: WindowAggregate, env: Env) -> None:
         return
     shown = ", ".join(n for n in env.types if not n.startswith("_")) or "none"
     msg = f"`.partition_by({key})`: the rows here have no field `{key}`"
-    raise CheckError(msg, None, hint=f"the rows here have: {shown}")
+    raise CheckError(msg, op.keys_span, hint=f"the rows here have: {shown}")
 
 
 def env_of(types: Mapping[str, VType] | None) -> Env:

@@ -145,6 +145,7 @@ def _window_aggregate(op: ast.AggregateOp, stream: Stream) -> WindowAggregate:
         watermark_ms=stream.watermark_ms,
         aggregates=tuple(calls),
         outputs=outputs,
+        keys_span=stream.partition_span,
     )
 
 

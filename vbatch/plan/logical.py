@@ -54,6 +54,7 @@ class WindowAggregate:
     watermark_ms: int
     aggregates: tuple[AggregateCall, ...]
     outputs: tuple[tuple[str, PExpr], ...]
+    keys_span: Span | None = field(default=None, compare=False)  # the `.partition_by`
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from vbatch.plan.physical import PhysicalPlan
 from vbatch.runtime.pipeline import Emitted
 from vbatch.runtime.runners import Runner
 
-MAX_SLEEP_SECONDS = 3600.0  # a replay never waits longer than this for one step
+MAX_WAIT_SECONDS = 3600.0  # the longest a paced replay waits for one gap in event time
 
 
 class Sink(Protocol):
@@ -28,10 +28,15 @@ class Sink(Protocol):
 
 @dataclass
 class Pacing:
-    """Replay at the recorded pace: event time → wall time, scaled by `speed`."""
+    """Replay at the recorded pace: event time → wall time, scaled by `speed`.
+
+    A gap longer than `max_wait` seconds (after scaling) is shortened to `max_wait`, and
+    the pace resumes from there: a time jump of years waits an hour, not years.
+    """
 
     speed: float = 1.0
     granularity_ms: int = 10
+    max_wait: float = MAX_WAIT_SECONDS
     _origin_event: int | None = None
     _origin_wall: float = field(default=0.0)
 
@@ -43,8 +48,11 @@ class Pacing:
             return
         due = self._origin_wall + (event_ms - self._origin_event) / 1000.0 / self.speed
         delay = due - time.monotonic()
+        if delay > self.max_wait:
+            self._origin_wall -= delay - self.max_wait  # the gap is shortened from here on
+            delay = self.max_wait
         if delay > 0:
-            time.sleep(min(delay, MAX_SLEEP_SECONDS))
+            time.sleep(delay)
 
 
 def paced_slices(chunk: InputChunk, granularity_ms: int) -> Iterator[tuple[int, InputChunk]]:
