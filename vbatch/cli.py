@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from vbatch.errors import ConfigError, InputError, VbatchError, printable
+from vbatch.errors import ConfigError, InputError, OutputClosed, VbatchError, printable
 from vbatch.io.formats import OutputFormat, output_format_for
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy
 from vbatch.lang import compile_text
@@ -22,6 +23,7 @@ from vbatch.lean import without_pandas
 from vbatch.plan.build import plan_program
 
 if TYPE_CHECKING:
+    from vbatch.io.live.server import Endpoint, Guard
     from vbatch.io.source import ReadOptions
 
 # Arrow and the engine are imported inside `simulate` and `run`, so `check` and `parse`
@@ -93,6 +95,8 @@ def run_guarded(action: Callable[[], T]) -> T:
     """Run a command body; a VbatchError becomes its message on stderr and its exit code."""
     try:
         return action()
+    except OutputClosed:
+        raise BrokenPipeError from None  # main() exits quietly
     except VbatchError as err:
         sys.stdout.flush()
         typer.echo(err.render(), err=True)
@@ -367,6 +371,7 @@ def simulate(
             contexts=contexts,
             capacity=channel_capacity,
             stall_seconds=stall_timeout,
+            progress=sys.stderr if sys.stderr.isatty() else None,
         )
         summary = run_simulate(options, _write_stdout)
         if summary.bad_records and dead is not None:
@@ -447,16 +452,84 @@ def check_paths(
         check_file_target(dead_letter, "dead-letter file")
 
 
-def _endpoint(text: str | None, option: str) -> tuple[str, int] | None:
-    """`PORT` or `HOST:PORT` (host defaults to 127.0.0.1)."""
+_ENDPOINT = re.compile(r"(?:(?:\[(?P<v6>[^\[\]]+)\]|(?P<host>[^:\[\]]*)):)?(?P<port>[0-9]{1,5})")
+_ENDPOINT_HINT = "write PORT, HOST:PORT or [IPV6]:PORT, e.g. 7000, 127.0.0.1:7000 or [::1]:7000"
+
+
+def _endpoint(text: str | None, option: str) -> Endpoint | None:
+    """`PORT`, `HOST:PORT` or `[IPV6]:PORT` (host defaults to 127.0.0.1)."""
+    from vbatch.io.live.server import Endpoint
+
     if text is None:
         return None
-    host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(
-            f"bad {option} {text!r}", hint="write PORT or HOST:PORT, e.g. 127.0.0.1:7000"
+    match = _ENDPOINT.fullmatch(text.strip())
+    if match is None:
+        raise ConfigError(f"bad {option} {text!r}", hint=_ENDPOINT_HINT)
+    host = match["v6"] or match["host"] or "127.0.0.1"
+    return Endpoint(host, _port(match["port"], f"{option} {text!r}"))
+
+
+def _port(text: str, what: str) -> int:
+    """A TCP port, 1 to 65535."""
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        raise ConfigError(f"bad {what}: a port is a number from 1 to 65535")
+    return int(text)
+
+
+def _metrics_endpoint(host: str, port: int) -> Endpoint:
+    """Where /metrics listens: --metrics-host (an IPv6 address with or without brackets)
+    and --metrics-port."""
+    from vbatch.io.live.server import Endpoint
+
+    return Endpoint(host.strip().strip("[]"), _port(str(port), f"--metrics-port {port}"))
+
+
+def _guard(
+    endpoints: list[Endpoint | None],
+    token: str | None,
+    token_file: Path | None,
+    tls: tuple[Path | None, Path | None],
+    max_connections: int,
+    idle_timeout: float,
+) -> Guard:
+    """How --tcp and --http guard the door; a guard option without either is refused."""
+    from vbatch.io.live.server import Guard, read_token, tls_context
+
+    options = {
+        "--token": token,
+        "--token-file": token_file,
+        "--tls-cert": tls[0],
+        "--tls-key": tls[1],
+    }
+    given = [name for name, value in options.items() if value is not None]
+    if given and not any(endpoints):
+        msg = f"{given[0]} guards --tcp and --http, and neither is given"
+        raise ConfigError(msg, hint="add --tcp PORT or --http PORT, or drop it")
+    if max_connections < 1:
+        raise ConfigError(f"bad --max-connections {max_connections}: at least 1")
+    if not 0 < idle_timeout <= 86_400:
+        raise ConfigError(f"bad --idle-timeout {idle_timeout}: seconds, above 0 and up to a day")
+    return Guard(max_connections, idle_timeout, read_token(token, token_file), tls_context(*tls))
+
+
+def _exposure_warnings(listening: dict[str, Endpoint | None], guard: Guard) -> list[str]:
+    """A warning for every endpoint other machines can reach, saying what guards it."""
+    warnings = []
+    for option, endpoint in listening.items():
+        if endpoint is None or endpoint.loopback:
+            continue
+        risks = []
+        if option == "--metrics":
+            risks.append("anyone who can reach it can read the metrics (no token or TLS there)")
+        if option != "--metrics" and guard.token is None:
+            risks.append("without --token anyone who can reach it can send events")
+        if option != "--metrics" and guard.tls is None:
+            risks.append("without --tls-cert/--tls-key lines travel in clear text")
+        why = "; ".join(risks) or "clients need the token, over TLS"
+        warnings.append(
+            f"vbatch run: warning: {option} {endpoint} is open beyond this machine: {why}"
         )
-    return host or "127.0.0.1", int(port)
+    return warnings
 
 
 @app.command()
@@ -514,6 +587,36 @@ def run(
     metrics_host: Annotated[
         str, typer.Option("--metrics-host", help="Address /metrics binds to.")
     ] = "127.0.0.1",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="A shared secret --tcp and --http clients must present (visible in ps:"
+            " prefer --token-file).",
+            show_default=False,
+        ),
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", help="Read the shared secret from the first line of a file."),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate: --tcp and --http speak TLS only."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections", help="Connections each endpoint serves at once; more are closed."
+        ),
+    ] = 64,
+    idle_timeout: Annotated[
+        float,
+        typer.Option("--idle-timeout", help="Close a connection silent for this many seconds."),
+    ] = 30.0,
     contexts: ContextsOption = True,
     channel_capacity: CapacityOption = None,
 ) -> None:
@@ -533,7 +636,10 @@ def run(
 
         out, dead = _path_option(output, "--output"), _path_option(dead_letter, "--dead-letter")
         dead = _dead_letter_path(on_error, dead, out)
-        endpoints = (_endpoint(tcp, "--tcp"), _endpoint(http, "--http"))
+        endpoints = [_endpoint(tcp, "--tcp"), _endpoint(http, "--http")]
+        tls = (tls_cert, tls_key)
+        guard = _guard(endpoints, token, token_file, tls, max_connections, idle_timeout)
+        metrics_at = _metrics_endpoint(metrics_host, metrics_port)
         use_stdin = stdin if stdin is not None else (follow is None and not any(endpoints))
         if follow is not None and not follow.is_file():
             raise InputError("no such file to follow", path=str(follow))
@@ -544,10 +650,12 @@ def run(
             _read_options(checked, on_error, dead, batch_size=batch_size),
             on_error=ErrorPolicy.SKIP,
         )
+        listening = {"--tcp": endpoints[0], "--http": endpoints[1]}
+        listening |= {"--metrics": metrics_at} if metrics else {}
         specs = [SourceSpec("stdin")] if use_stdin else []
         specs += [SourceSpec("follow", follow)] if follow is not None else []
         servers = zip(("tcp", "http"), endpoints, strict=True)
-        specs += [SourceSpec(kind, at) for kind, at in servers if at is not None]
+        specs += [SourceSpec(kind, (at, guard)) for kind, at in servers if at is not None]
         options = LiveOptions(
             program=checked,
             read=read,
@@ -555,9 +663,10 @@ def run(
             linger_ms=linger,
             output=out,
             metrics_port=metrics_port if metrics else None,
-            metrics_host=metrics_host,
+            metrics_host=metrics_at.host,
             contexts=contexts,
             capacity=channel_capacity,
+            notices=tuple(_exposure_warnings(listening, guard)),
         )
         report = lambda line: typer.echo(printable(line), err=True)  # noqa: E731
         summary = LiveRun(options, sys.stdout.buffer, report).run()

@@ -189,3 +189,9 @@ class SchemaError(VbatchError):
     """The rows that reach a stream do not fit its program (a field missing or mistyped)."""
 
     exit_code = 1
+
+
+class OutputClosed(VbatchError):
+    """Standard output was closed by its reader (`vbatch ... | head`): stop quietly."""
+
+    exit_code = 0

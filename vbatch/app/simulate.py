@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TextIO
 
+from vbatch.app.progress import ProgressSink
 from vbatch.app.sinks import OutputSink
 from vbatch.figures import Summary
 from vbatch.io import open_events
@@ -40,6 +42,7 @@ class SimulateOptions:
     contexts: bool = True
     capacity: int | None = None
     stall_seconds: float = STALL_SECONDS
+    progress: TextIO | None = None  # a terminal for the progress line of a long replay
 
 
 def placed(program: Program, *, contexts: bool, trace: TraceOptions) -> PhysicalPlan:
@@ -74,14 +77,19 @@ def workers_read(
 def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summary:
     """Replay the events through the program, rendering to `write` and writing outputs."""
     program = options.program
-    trace = TraceOptions(window_rows=not options.quiet, filter_reasons=options.verbose)
+    # With an output, rows go there; the console shows them only when asked (--verbose).
+    rows_shown = not options.quiet and (options.output is None or options.verbose)
+    trace = TraceOptions(window_rows=rows_shown, filter_reasons=options.verbose)
     physical = placed(program, contexts=options.contexts, trace=trace)
     if physical.uses_processes:
         prestart()
     plan = physical.logical
     reader = open_events(options.events, options.read)
-    console = ConsoleRenderer(plan, write, verbose=options.verbose, quiet=options.quiet)
-    sinks: list[Sink] = [] if options.quiet else [console]
+    console = ConsoleRenderer(plan, write, verbose=options.verbose, quiet=not rows_shown)
+    sinks: list[Sink] = [console] if rows_shown else []
+    progress = ProgressSink(options.progress) if options.progress is not None else None
+    if progress is not None:
+        sinks.append(progress)
     output = None
     if options.output is not None:
         output = OutputSink(plan, open_writer(options.output_format, options.output))
@@ -108,6 +116,8 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
         raise
     finally:
         runner.close()
+        if progress is not None:
+            progress.close()
     if output is not None:
         output.close()
     summary = replace(summary, bad_records=reader.stats.bad_records)

@@ -13,7 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass, field, replace
 
-from vbatch.errors import EngineError, VbatchError
+from vbatch.errors import EngineError, OutputClosed, VbatchError
 from vbatch.figures import StreamCounters
 from vbatch.io.source import InputChunk, Sweep
 from vbatch.kernels.protocol import EmitKind
@@ -89,6 +89,8 @@ class Assembler:
         """Hand on every epoch until the last; a failure is recorded, never raised here."""
         try:
             self._assemble_all(epochs, deliver)
+        except BrokenPipeError:  # the reader of standard output went away (`| head`)
+            self.state.fail(OutputClosed("standard output was closed"))
         except VbatchError as err:
             self.state.fail(err)
         except Exception as err:  # noqa: BLE001 - any crash must stop the run, not hang it
