@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from vbatch.app.programs import read_program_text
 from vbatch.app.simulate import workers_read
 from vbatch.app.sinks import CollectSink
-from vbatch.errors import InputError
 from vbatch.figures import Summary
 from vbatch.io import open_events
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ReadOptions
@@ -148,12 +148,7 @@ def load(path: str | Path) -> CompiledProgram:
     >>> load("examples/pipeline.vpl").streams
     ('ValidReadings', 'ZoneStats', 'OverheatAlerts')
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror or err}", path=str(path)) from None
-    return compile(text, str(path))
+    return compile(read_program_text(Path(path)), str(path))
 
 
 _ARROW_TYPES = {
