@@ -23,6 +23,7 @@ from vbatch.io.bad_records import BadRecord
 from vbatch.io.evt import EvtLineParser
 from vbatch.io.live import LiveSource, SourceSpec, open_source
 from vbatch.io.live.ingest import Ingest, Refused
+from vbatch.io.live.server import Endpoint, listen_error
 from vbatch.io.source import InputChunk, ReadOptions, Sweep
 from vbatch.io.writers import JsonlWriter
 from vbatch.lang.program import Program
@@ -50,6 +51,7 @@ class LiveOptions:
     metrics_host: str = "127.0.0.1"
     contexts: bool = True
     capacity: int | None = None
+    notices: tuple[str, ...] = ()  # reported once every endpoint listens
 
 
 @dataclass
@@ -72,7 +74,7 @@ class LiveRun:
         self.parser = EvtLineParser(options.read, "<stdin>")
         self.parser.on_skip = self._bad_line
         self.sources: list[LiveSource] = [open_source(spec) for spec in options.sources]
-        self.ingest = Ingest(sources=sum(1 for s in self.sources if s.ends))
+        self.ingest = Ingest(sources=sum(1 for s in self.sources if s.ends), report=report)
         self.batcher = MicroBatcher(
             self.ingest,
             self.parser,
@@ -81,37 +83,50 @@ class LiveRun:
             sweep_every=sweep_seconds(self.plan),
             refused=self._refused,
         )
-        writer = JsonlWriter(options.output if options.output is not None else out)
-        self.sink = OutputSink(self.plan, writer)
+        self.out = out
+        self.sink: OutputSink | None = None
         self.runner = make_runner(self.physical, capacity=options.capacity)
-        self.metrics = self._metrics()
+        self.metrics: Metrics | None = None
         self.stopping = threading.Event()
         self.refused = 0
 
     def run(self) -> LiveSummary:
         """Serve until the input ends or a signal asks to stop; flush everything."""
-        for source in self.sources:
-            source.start(self.ingest)
         previous = self._install_signals()
         interval = sys.getswitchinterval()
         # Several threads hand batches to each other; a short GIL switch interval keeps each
         # hand-off from waiting out the default 5 ms.
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         try:
+            # Endpoints first: one that cannot listen stops the run before any output is opened.
+            self.metrics = self._metrics()
+            for source in self.sources:
+                source.start(self.ingest)
+            for notice in self.options.notices:
+                self.report(notice)
+            self.sink = self._sink()
             with self.options.program.errors_point_here():
                 self.runner.run(self._counted(), self._deliver)
             self.sink.close()
         except BaseException:
-            self.sink.abort()
+            if self.sink is not None:
+                self.sink.abort()
             raise
         finally:
             sys.setswitchinterval(interval)
             self._restore_signals(previous)
+            self.ingest.close()
             for source in self.sources:
                 source.stop()
             self.runner.close()
             self.parser.close()
         return self.summary
+
+    def _sink(self) -> OutputSink:
+        """JSON lines to `--output` (written in place, batch by batch) or standard output."""
+        output = self.options.output
+        writer = JsonlWriter(self.out) if output is None else JsonlWriter(output, in_place=True)
+        return OutputSink(self.plan, writer)
 
     def _counted(self) -> Iterator[InputChunk | Sweep]:
         for item in self.batcher.items():
@@ -134,6 +149,7 @@ class LiveRun:
     # ---- output ------------------------------------------------------------------
 
     def _deliver(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
+        assert self.sink is not None
         self.sink.chunk(chunk, emitted)
         self.sink.writer.flush()
         self.summary.outputs = self.sink.rows
@@ -157,7 +173,11 @@ class LiveRun:
             self.runner.heartbeat_ages,
         )
         metrics = Metrics(source)
-        metrics.serve(self.options.metrics_port, self.options.metrics_host)
+        endpoint = Endpoint(self.options.metrics_host, self.options.metrics_port)
+        try:
+            metrics.serve(endpoint.port, endpoint.host)
+        except OSError as err:
+            raise listen_error(f"--metrics {endpoint}", err) from None
         return metrics
 
     def _install_signals(self) -> dict[int, Any]:

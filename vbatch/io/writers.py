@@ -43,13 +43,14 @@ class OutputFile:
     A regular file, or a new path, is written under a temporary name beside it and renamed
     into place on commit (a symlink's target is the file replaced, the link stays); a device
     or FIFO (`/dev/null`, a named pipe) is written straight through: there is nothing to
-    rename, and a failed run cannot take back what it already wrote there.
+    rename, and a failed run cannot take back what it already wrote there. `in_place` writes
+    a regular file straight through too (a live run's output, readable as it grows).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, in_place: bool = False) -> None:
         with writing(path):
             existing = path.stat() if path.exists() else None
-        self.direct = existing is not None and not stat.S_ISREG(existing.st_mode)
+        self.direct = in_place or (existing is not None and not stat.S_ISREG(existing.st_mode))
         self.path = path if self.direct or not path.is_symlink() else Path(os.path.realpath(path))
         name = self.path.name.encode()[:_TEMP_NAME_BYTES].decode(errors="ignore")
         temp = f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
@@ -124,12 +125,18 @@ class OutputWriter(Protocol):
 
 
 class JsonlWriter:
-    """All streams into one JSON-lines file (or a binary file object such as stdout)."""
+    """All streams into one JSON-lines file (or a binary file object such as stdout).
 
-    def __init__(self, target: str | os.PathLike[str] | BinaryIO) -> None:
+    `in_place`: the file is emptied at once and every `flush` leaves whole lines in it;
+    a failed run keeps what it wrote (a live run's output).
+    """
+
+    def __init__(
+        self, target: str | os.PathLike[str] | BinaryIO, *, in_place: bool = False
+    ) -> None:
         self._file: OutputFile | None = None
         if isinstance(target, (str, os.PathLike)):
-            self._file = OutputFile(Path(target))
+            self._file = OutputFile(Path(target), in_place=in_place)
             self._out: BinaryIO = self._file.open()
         else:
             self._out = target
@@ -166,7 +173,8 @@ class JsonlWriter:
         self._done = True
 
     def abort(self) -> None:
-        """Drop the output written so far (a file object keeps what was streamed)."""
+        """Drop the output written so far (a file object, or a file written in place, keeps
+        what was streamed)."""
         if self._done:
             return
         self._done = True

@@ -2,7 +2,8 @@
 
 A source runs on threads of its own and puts blocks of whole lines (`.evt` or JSON
 lines, mixed freely) on the run's `Ingest` queue. Sources that can end (standard input)
-put `End` when they do; servers (TCP, HTTP) run until the run stops them.
+put `End` when they do; servers (TCP, HTTP, guarded as `server.py` says) run until the
+run stops them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class SourceSpec:
     """A live source as the command line names it: a kind and its target."""
 
     kind: str  # a key of SOURCES
-    target: object = None  # a path, (host, port), ...
+    target: object = None  # a path, or (Endpoint, Guard) for a server
 
 
 def _registry() -> dict[str, Callable[[object], LiveSource]]:

@@ -7,10 +7,13 @@ door with a clear message; they never reach memory whole.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -46,21 +49,35 @@ class End:
 Item = Lines | Refused | End
 
 
+class Feed(Protocol):
+    """Where a LineSplitter hands its items: the Ingest, or one connection's hold on it."""
+
+    def put(self, item: Item) -> bool:
+        """Hand over an item; False once it is refused (the run is stopping)."""
+        ...
+
+
 class Ingest:
     """The queue every source feeds; the live loop drains it.
 
-    `close` (shutdown) never blocks: from then on sources are refused (`put` returns
-    False), what was already accepted is still handed out, then `End`. Accepting and
-    closing share one lock, so an item `put` accepted is always handed out.
+    `close` (shutdown, or the end of every source that can end) never blocks: from then on
+    sources are refused (`put` returns False), what was already accepted is still handed
+    out, then `End`. Accepting and closing share one lock, so an item `put` accepted is
+    always handed out. A connection (`connection()`) is never refused: it stops reading
+    once `closed`, and `End` waits until every connection has handed on what it read.
     """
 
     WAIT_SECONDS = 0.05
 
-    def __init__(self, sources: int, capacity: int = 256) -> None:
+    def __init__(
+        self, sources: int, capacity: int = 256, report: Callable[[str], None] | None = None
+    ) -> None:
         self._queue: queue.Queue[Item] = queue.Queue(capacity)
         self._open = sources
         self._closed = False
+        self._connections = 0
         self._space = threading.Condition()
+        self.report = report or (lambda message: None)  # one line for the operator, from any thread
 
     @property
     def closed(self) -> bool:
@@ -69,35 +86,71 @@ class Ingest:
 
     def put(self, item: Item) -> bool:
         """Hand over an item, waiting while the queue is full; False once closed (refused)."""
+        return self._put(item, held=False)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """Hold the input open while a connection hands on what it has read."""
         with self._space:
-            while not self._closed and self._queue.full():
+            self._connections += 1
+        try:
+            yield Connection(self)
+        finally:
+            with self._space:
+                self._connections -= 1
+
+    def _put(self, item: Item, *, held: bool) -> bool:
+        with self._space:
+            while (held or not self._closed) and self._queue.full():
                 self._space.wait(self.WAIT_SECONDS)
-            if self._closed:
+            if self._closed and not held:
                 return False
             self._queue.put_nowait(item)
             return True
 
     def get(self, timeout: float) -> Item | None:
-        """The next item, or None after `timeout` seconds; End once every source has ended
-        (or the queue is closed and drained)."""
+        """The next item, or None after `timeout` seconds; End once the input is closed (by
+        `close` or by the end of every source that can end) and everything is handed out."""
+        if self._drained():
+            return End()
         try:
             item = self._queue.get(timeout=max(timeout, 0.0))
         except queue.Empty:
-            with self._space:
-                drained = self._closed and self._queue.empty()
-            return End() if drained else None
+            return End() if self._drained() else None
         with self._space:
             self._space.notify()
         if isinstance(item, End):
             self._open -= 1
-            return item if self._open <= 0 else None
+            if self._open <= 0:
+                self.close()
+            return None
         return item
+
+    def _drained(self) -> bool:
+        with self._space:
+            return self._closed and self._queue.empty() and self._connections == 0
 
     def close(self) -> None:
         """End the input (shutdown): refuse new items, hand out the accepted ones, then End."""
         with self._space:
             self._closed = True
             self._space.notify_all()
+
+
+class Connection:
+    """One connection's hold on the Ingest: what it reads is taken even while the run stops."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+
+    @property
+    def open(self) -> bool:
+        """False once the run stops: read no more."""
+        return not self.ingest.closed
+
+    def put(self, item: Item) -> bool:
+        """Hand over an item (never refused while the connection is held)."""
+        return self.ingest._put(item, held=True)
 
 
 def line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -115,37 +168,46 @@ def long_lines(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 
 class LineSplitter:
-    """Cuts a byte stream into blocks of whole lines, refusing lines over the limit."""
+    """Cuts a byte stream into blocks of whole lines, refusing lines over the limit.
 
-    def __init__(self, origin: str, ingest: Ingest) -> None:
+    The unfinished last line is kept as a list of pieces, so a line sent a byte at a time
+    costs linear time, not quadratic.
+    """
+
+    def __init__(self, origin: str, feed: Feed, first_line: int = 1) -> None:
         self.origin = origin
-        self.ingest = ingest
-        self.line = 1
-        self._carry = b""
+        self.feed_to = feed
+        self.line = first_line
+        self.taking = True  # False once the feed refused an item: the run is stopping
+        self._carry: list[bytes] = []
+        self._carried = 0
         self._skipping = False
 
-    def feed(self, data: bytes) -> None:
-        """Take more bytes; hand on the whole lines they complete."""
+    def feed(self, data: bytes) -> bool:
+        """Take more bytes; hand on the whole lines they complete. False once refused."""
         if self._skipping:
             end = data.find(b"\n")
             if end < 0:
-                return
+                return self.taking
             data, self._skipping = data[end + 1 :], False
             self.line += 1
-        buffer = self._carry + data
-        cut = buffer.rfind(b"\n") + 1
-        whole, self._carry = buffer[:cut], buffer[cut:]
-        if whole:
-            self._hand_on(whole)
-        if len(self._carry) > MAX_LINE_BYTES:
-            self._refuse(self._carry)
-            self._carry, self._skipping = b"", True
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            self._hand_on(b"".join([*self._carry, data[:cut]]))
+            self._carry, self._carried = [], 0
+        if cut < len(data):
+            self._carry.append(data[cut:])
+            self._carried += len(data) - cut
+        if self._carried > MAX_LINE_BYTES:
+            self._refuse_at(b"".join(self._carry)[:80], self.line)
+            self._carry, self._carried, self._skipping = [], 0, True
+        return self.taking
 
     def finish(self) -> None:
         """The stream ended: hand on a last line without a newline."""
         if self._carry and not self._skipping:
-            self._hand_on(self._carry + b"\n")
-        self._carry = b""
+            self._hand_on(b"".join([*self._carry, b"\n"]))
+        self._carry, self._carried = [], 0
 
     def _hand_on(self, whole: bytes) -> None:
         """Hand on whole lines, refusing the over-long ones (found from the newline positions)."""
@@ -160,12 +222,13 @@ class LineSplitter:
 
     def _send(self, data: bytes, first_line: int) -> None:
         if data:
-            self.ingest.put(Lines(self.origin, first_line, data, time.monotonic()))
-
-    def _refuse(self, head: bytes) -> None:
-        self._refuse_at(head, self.line)
+            self._put(Lines(self.origin, first_line, data, time.monotonic()))
 
     def _refuse_at(self, text: bytes, line: int) -> None:
         reason = f"line longer than {MAX_LINE_BYTES} bytes"
         preview = text[:80].decode("utf-8", "replace")
-        self.ingest.put(Refused(self.origin, line, reason, preview))
+        self._put(Refused(self.origin, line, reason, preview))
+
+    def _put(self, item: Item) -> None:
+        if self.taking and not self.feed_to.put(item):
+            self.taking = False

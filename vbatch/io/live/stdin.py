@@ -28,7 +28,11 @@ class StdinSource:
 
     def _read(self, ingest: Ingest) -> None:
         splitter = LineSplitter(self.name, ingest)
-        while data := os.read(self.fd, READ_BYTES):
-            splitter.feed(data)
-        splitter.finish()
-        ingest.put(End())
+        try:
+            while (data := os.read(self.fd, READ_BYTES)) and splitter.feed(data):
+                pass
+        except OSError as err:
+            ingest.report(f"{self.name}: cannot read: {err.strerror or err}; taken as its end")
+        if splitter.taking:  # else the run is stopping: what is left is not read
+            splitter.finish()
+            ingest.put(End())
