@@ -276,3 +276,22 @@ def test_consecutive_blocks_of_one_origin_are_parsed_as_one() -> None:
         Lines("stdin", 1, b"a\nb\nc\n", 0.0), Lines("tcp", 1, b"x\n", 0.2),
         Lines("stdin", 4, b"d\n", 0.3), Lines("stdin", 9, b"e\nf\ng\n", 0.4),
     ]  # fmt: skip
+
+
+def test_an_endless_line_on_stdin_is_refused_at_the_limit_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    run = start(tmp_path, (ROOT / "examples" / "first_context.vpl").read_text(), "--no-contexts")
+    errors: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: errors.put(run.stderr.readline()), daemon=True).start()
+    try:
+        assert run.stdin is not None
+        run.stdin.write("z" * (MAX_LINE_BYTES + 4096))  # no newline: the line has not ended
+        run.stdin.flush()
+        reported = errors.get(timeout=20)
+        send(run, "", '@9 SensorReading { sensor_id: "S4", value: 99.0 }')
+        assert read_line(run)["sensor_id"] == "S4"
+    finally:
+        end_input(run)
+    assert reported.startswith("<stdin>:1: line longer than 1048576 bytes (refused:")
+    assert run.returncode == 0

@@ -113,29 +113,40 @@ def ss_backlog(port: int) -> int | None:
     return int(text.stdout.split()[2]) if text.stdout.strip() else None
 
 
-def test_connections_beyond_the_cap_and_idle_ones_are_closed(tmp_path: Path) -> None:
-    tcp = free_port()
-    args = ["--tcp", str(tcp), "--max-connections", "3", "--idle-timeout", "1", "--no-contexts"]
+def until_closed(connection: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while data := connection.recv(65536):
+        received += data
+    return received
+
+
+@pytest.mark.parametrize(("option", "told"), [("--tcp", b""), ("--http", b"HTTP/1.0 503")])
+def test_connections_beyond_the_cap_and_idle_ones_are_closed(
+    tmp_path: Path, option: str, told: bytes
+) -> None:
+    port = free_port()
+    args = [option, str(port), "--max-connections", "3", "--idle-timeout", "1", "--no-contexts"]
     run = launch(program(tmp_path), *args)
-    wait_for_port(tcp)
-    time.sleep(1.5)  # the probe connection of wait_for_port is gone
-    held = [socket.create_connection(("127.0.0.1", tcp), timeout=5) for _ in range(3)]
+    wait_for_port(port)
+    time.sleep(0.2)  # the probe connection of wait_for_port is gone
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
     time.sleep(0.2)
-    with socket.create_connection(("127.0.0.1", tcp), timeout=5) as extra:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
         started = time.monotonic()
-        assert extra.recv(1) == b""  # closed at once
+        refusal = until_closed(extra)  # closed at once
         refused_in = time.monotonic() - started
     started = time.monotonic()
-    assert [c.recv(1) for c in held] == [b""] * 3  # idle for a second: closed
+    assert [until_closed(c) for c in held] == [b""] * 3  # idle for a second: closed
     idle_closed_in = time.monotonic() - started
-    with socket.create_connection(("127.0.0.1", tcp), timeout=5) as fresh:
-        fresh.sendall(LINE * 5)
+    body = LINE * 5
+    raw_request(port, body if option == "--tcp" else post(f"Content-Length: {len(body)}\r\n", body))
     time.sleep(0.5)
-    backlog = ss_backlog(tcp)
+    backlog = ss_backlog(port)
     out, err = stop(run)
     for connection in held:
         connection.close()
-    assert refused_in < 0.5 and idle_closed_in < 3
+    assert refusal.startswith(told) and refused_in < 0.5 and idle_closed_in < 3
     assert backlog in (None, 128)
     assert "3 connections open, the most allowed" in err
     assert counted(out) == 5

@@ -601,7 +601,8 @@ def run(
     Lines are `.evt` events (`@<ms> Type {...}`, or without a time: arrival time) or JSON
     objects (`{"event_type": ..., ...}`). Stops on end of standard input, SIGINT or
     SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
-    2 unreadable input file, 3 bad configuration, 4 runtime failure.
+    2 unreadable input file, 3 bad configuration (an endpoint that cannot listen),
+    4 runtime failure, 130 a second SIGINT / SIGTERM.
     """
 
     def body() -> None:
