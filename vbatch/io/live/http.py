@@ -60,18 +60,22 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         try:
             lines = self._lines()
+            ingest = self.server.ingest
+            with ingest.held():  # the run does not end between taking the lines and the 202
+                if lines.data and not ingest.put(lines):
+                    raise Refusal(503, "the run is shutting down; nothing was taken")
+                self._reply(
+                    202, {"accepted_lines": lines.data.count(b"\n"), "origin": lines.origin}
+                )
         except Refusal as refusal:
             self.close_connection = self.close_connection or refusal.close
             self._reply(refusal.status, {"error": refusal.reason})
-            return
         except TimeoutError:
             self.close_connection = True
             self._reply(408, {"error": "the body stopped arriving; nothing was taken"})
-            return
-        self._reply(202, {"accepted_lines": lines.data.count(b"\n"), "origin": lines.origin})
 
     def _lines(self) -> Lines:
-        """Read, check and take the body's lines, or raise the Refusal to answer."""
+        """Read and check the body's lines, or raise the Refusal to answer."""
         if self.path != "/events":
             self._refuse_unread(404, _NOT_FOUND)
         if not self.server.guard.admits(_bearer(self.headers.get("Authorization"))):
@@ -85,10 +89,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
             raise Refusal(413, reason)
         origin = f"http:{self.client_address[0]}#{self.server.next_request()}"
         data = body if body.endswith(b"\n") or not body else body + b"\n"
-        lines = Lines(origin, 1, data, time.monotonic())
-        if data and not self.server.ingest.put(lines):
-            raise Refusal(503, "the run is shutting down; nothing was taken")
-        return lines
+        return Lines(origin, 1, data, time.monotonic())
 
     def _refuse_unread(self, status: int, reason: str) -> None:
         """Refuse before reading the body; a small one is read and dropped first (closing a

@@ -64,7 +64,8 @@ class Ingest:
     sources are refused (`put` returns False), what was already accepted is still handed
     out, then `End`. Accepting and closing share one lock, so an item `put` accepted is
     always handed out. A connection (`connection()`) is never refused: it stops reading
-    once `closed`, and `End` waits until every connection has handed on what it read.
+    once `closed`, and `End` waits until every connection has handed on what it read (and
+    every `held` answer is given).
     """
 
     WAIT_SECONDS = 0.05
@@ -75,7 +76,7 @@ class Ingest:
         self._queue: queue.Queue[Item] = queue.Queue(capacity)
         self._open = sources
         self._closed = False
-        self._connections = 0
+        self._holds = 0
         self._space = threading.Condition()
         self.report = report or (lambda message: None)  # one line for the operator, from any thread
 
@@ -89,15 +90,22 @@ class Ingest:
         return self._put(item, held=False)
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Hold the input open while a connection hands on what it has read."""
+    def held(self) -> Iterator[None]:
+        """Hold off `End` while something handed over is still being answered for (a
+        connection reading, an HTTP request's 202 being written)."""
         with self._space:
-            self._connections += 1
+            self._holds += 1
         try:
-            yield Connection(self)
+            yield
         finally:
             with self._space:
-                self._connections -= 1
+                self._holds -= 1
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """Hold the input open while a connection hands on what it has read."""
+        with self.held():
+            yield Connection(self)
 
     def _put(self, item: Item, *, held: bool) -> bool:
         with self._space:
@@ -128,7 +136,7 @@ class Ingest:
 
     def _drained(self) -> bool:
         with self._space:
-            return self._closed and self._queue.empty() and self._connections == 0
+            return self._closed and self._queue.empty() and self._holds == 0
 
     def close(self) -> None:
         """End the input (shutdown): refuse new items, hand out the accepted ones, then End."""
