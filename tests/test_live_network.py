@@ -86,10 +86,12 @@ def stop(run: subprocess.Popen[str]) -> tuple[str, str]:
 def test_hostile_http_requests_get_an_answer_and_only_accepted_lines_count(
     tmp_path: Path,
 ) -> None:
-    http, tcp = free_port(), free_port()
-    run = launch(program(tmp_path), "--http", str(http), "--tcp", str(tcp), "--no-contexts")
+    http, tcp, metrics = free_port(), free_port(), free_port()
+    run = launch(program(tmp_path), "--http", str(http), "--tcp", str(tcp), "--no-contexts",
+                 "--metrics", "--metrics-port", str(metrics))  # fmt: skip
     wait_for_port(http)
     wait_for_port(tcp)
+    wait_for_port(metrics)
     answers = {}
     for name, (request, _, _) in HOSTILE.items():
         reply = raw_request(http, request)
@@ -97,8 +99,11 @@ def test_hostile_http_requests_get_an_answer_and_only_accepted_lines_count(
         answers[name] = (status_of(reply), lines)
     reset(http, post("Content-Length: 1000\r\n", BODY))
     reset(tcp, LINE * 3 + b"@4 A { v:")  # three whole lines read, then a reset
+    reset(metrics, b"GET /metr")
     time.sleep(0.5)
+    scraped = raw_request(metrics, b"GET /metrics HTTP/1.0\r\n\r\n")
     out, err = stop(run)
+    assert b"\nvbatch_input_events_total " in scraped
     assert answers == {name: (status, lines) for name, (_, status, lines) in HOSTILE.items()}
     assert run.returncode == 0, err
     assert "Traceback" not in err

@@ -644,6 +644,7 @@ def run(
             contexts=contexts,
             capacity=channel_capacity,
             notices=tuple(_exposure_warnings(listening, guard)),
+            guard=guard,
         )
         report = lambda line: typer.echo(printable(line), err=True)  # noqa: E731
         summary = LiveRun(options, sys.stdout.buffer, report).run()

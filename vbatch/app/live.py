@@ -23,7 +23,8 @@ from vbatch.io.bad_records import BadRecord
 from vbatch.io.evt import EvtLineParser
 from vbatch.io.live import LiveSource, SourceSpec, open_source
 from vbatch.io.live.ingest import Ingest, Refused
-from vbatch.io.live.server import Endpoint, listen_error
+from vbatch.io.live.scrape import ScrapeEndpoint
+from vbatch.io.live.server import Endpoint, Guard
 from vbatch.io.source import InputChunk, ReadOptions, Sweep
 from vbatch.io.writers import JsonlWriter
 from vbatch.lang.program import Program
@@ -52,6 +53,7 @@ class LiveOptions:
     contexts: bool = True
     capacity: int | None = None
     notices: tuple[str, ...] = ()  # reported once every endpoint listens
+    guard: Guard = field(default_factory=Guard)  # connection cap and idle timeout of /metrics
 
 
 @dataclass
@@ -87,6 +89,7 @@ class LiveRun:
         self.sink: OutputSink | None = None
         self.runner = make_runner(self.physical, capacity=options.capacity)
         self.metrics: Metrics | None = None
+        self.scrape: ScrapeEndpoint | None = None
         self.stopping = threading.Event()
         self.refused = 0
 
@@ -118,6 +121,8 @@ class LiveRun:
             self.ingest.close()
             for source in self.sources:
                 source.stop()
+            if self.scrape is not None:
+                self.scrape.stop()
             self.runner.close()
             self.parser.close()
         return self.summary
@@ -174,10 +179,8 @@ class LiveRun:
         )
         metrics = Metrics(source)
         endpoint = Endpoint(self.options.metrics_host, self.options.metrics_port)
-        try:
-            metrics.serve(endpoint.port, endpoint.host)
-        except OSError as err:
-            raise listen_error(f"--metrics {endpoint}", err) from None
+        self.scrape = ScrapeEndpoint(endpoint, metrics.registry, self.options.guard)
+        self.scrape.start(self.ingest)
         return metrics
 
     def _install_signals(self) -> dict[int, Any]:
