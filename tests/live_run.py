@@ -3,6 +3,7 @@ the same tests can be pointed at an older checkout)."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import socket
@@ -31,12 +32,26 @@ def program(tmp_path: Path, text: str = COUNT) -> Path:
     return path
 
 
+_LAUNCHED: list[subprocess.Popen[str]] = []
+
+
 def launch(path: Path, *args: str, stdin: object = subprocess.DEVNULL) -> subprocess.Popen[str]:
-    """`vbatch run --file PATH ARGS...`, stdout and stderr as pipes."""
+    """`vbatch run --file PATH ARGS...`, stdout and stderr as pipes (killed when the tests
+    end if a failing test left it running)."""
     command = [sys.executable, "-m", "vbatch", "run", "--file", str(path), *args]
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command, cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    _LAUNCHED.append(process)
+    return process
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for process in _LAUNCHED:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
