@@ -479,6 +479,20 @@ def test_a_bad_data_set_parameter_is_exit_3(tmp_path: Path, param: str, message:
     assert "_sensor_blocks" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "examples/merge.vpl", "--batch-size", "0"], "0 is not in the range x>=1"),
+        (["simulate", "examples/merge.vpl", "--nope"], "No such option '--nope'"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_a_bad_option_is_exit_3(args: list[str], message: str) -> None:
+    result = run_vbatch(*args)
+    assert result.returncode == 3
+    assert message in result.stderr
+
+
 @pytest.mark.parametrize("command", ["check", "parse"])
 def test_a_program_file_beyond_16_mib_is_refused_without_reading_it_all(command: str) -> None:
     result = run_vbatch(command, "/dev/zero")

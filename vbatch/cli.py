@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
 
 from vbatch.app.programs import read_program_text
@@ -602,10 +603,11 @@ def run(
     objects (`{"event_type": ..., ...}`). Stops on end of standard input, SIGINT or
     SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
     2 unreadable input file, 3 bad configuration (an endpoint that cannot listen),
-    4 runtime failure, 130 a second SIGINT / SIGTERM.
+    4 runtime failure, 130 a second SIGINT / SIGTERM, or one before the run has started.
     """
 
     def body() -> None:
+        _terminate_as_interrupt()  # until the run installs its own handlers, as in a replay
         checked = compile_text(read_program_text(file), str(file))
         _prestart_workers(checked, contexts)
         from vbatch.app.live import LiveOptions, LiveRun
@@ -661,6 +663,9 @@ def run(
 def main() -> None:
     """Console-script entry point."""
     without_pandas()  # the command line never uses pandas (see vbatch/lean.py)
+    # A bad option (unknown, out of range, missing) is a configuration error: exit code 3,
+    # as docs/cli.md says, not click's default 2, which here means a bad input.
+    click.exceptions.UsageError.exit_code = 3
     try:
         app()
     except BrokenPipeError:
