@@ -244,9 +244,7 @@ class ContextRunner:
         """Whether a put to worker `name` may keep waiting: the run has not failed and that
         worker is alive and ticking (another worker that finished is no reason to stop)."""
         process = self.processes[name]
-        return lambda: (
-            self.state.failure is None and process.is_alive() and not self._stalled(name)
-        )
+        return lambda: self.state.failure is None and process.is_alive() and not self._stalled(name)
 
     def _stalled(self, name: str) -> bool:
         return self.watch.age(name) > self.stall_seconds

@@ -286,9 +286,7 @@ class _UnitFeed:
             raise self.reader.error
         return self.alive()
 
-    def _deliver(
-        self, worker: str, unit: int, inputs: Inputs, clocks: Inputs, events: int
-    ) -> None:
+    def _deliver(self, worker: str, unit: int, inputs: Inputs, clocks: Inputs, events: int) -> None:
         """Called on the reader thread: hand a consumer its rows (and clocks) of a unit."""
         if worker == self.name:
             self.local.put(unit, inputs, clocks, events)
