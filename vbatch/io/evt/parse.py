@@ -20,6 +20,11 @@ from vbatch.io.evt.values import BadLine
 from vbatch.io.source import MAX_LINE_BYTES
 
 MAX_BLOCK_BYTES = 1 << 30  # int32 offsets of one block's string array
+# Blocks of at most this many lines skip the shapes: a shape pass costs about 0.4 ms
+# whatever the block's size (Arrow compiles its regular expression on every call), the
+# exact parser about 15 µs a line. Live micro-batches are often this small; their latency
+# is what this buys (benchmarks/latency.py). Both paths give the same events and types.
+SMALL_BLOCK_LINES = 16
 
 
 class LineKind(IntEnum):
@@ -109,6 +114,9 @@ def parse_block(block: Block, book: ShapeBook) -> Parsed:
     kinds, times, timed = np.zeros(n, np.int8), np.zeros(n, np.int64), np.zeros(n, bool)
     parsed = Parsed(block.first_line, block.data, offsets, kinds, times, timed)
     rest = _screen(lines, parsed)
+    if n <= SMALL_BLOCK_LINES:
+        _parse_slow(lines, np.arange(n) if rest is None else rest, book, None, parsed)
+        return parsed
     shapes = book.ranked()
     for shape in shapes:
         if rest is not None and len(rest) == 0:
@@ -232,9 +240,14 @@ class _SlowRows:
 
 
 def _parse_slow(
-    lines: pa.StringArray, rest: np.ndarray, book: ShapeBook, tried: set[Shape], parsed: Parsed
+    lines: pa.StringArray,
+    rest: np.ndarray,
+    book: ShapeBook,
+    tried: set[Shape] | None,
+    parsed: Parsed,
 ) -> None:
-    """Parse the rows no shape matched, one by one; learn a shape and apply it when one fits."""
+    """Parse the rows no shape matched, one by one; learn a shape and apply it when one fits
+    (`tried` None: never, the block is small)."""
     slow = _SlowRows()
     k = 0
     while k < len(rest):
@@ -250,8 +263,8 @@ def _parse_slow(
             continue
         if record is None:
             continue
-        shape = record.shape()
-        if shape is not None and shape not in tried and book.admit(shape):
+        shape = record.shape() if tried is not None else None
+        if shape is not None and tried is not None and shape not in tried and book.admit(shape):
             tried.add(shape)
             rest, k = _apply_shape(shape, lines, rest[k - 1 :], parsed, book), 0
             if len(rest) == 0 or rest[0] != row:
