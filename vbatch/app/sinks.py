@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
+from vbatch.app.write_behind import WriteBehind
 from vbatch.io.json_text import json_rows
 from vbatch.io.source import InputChunk
 from vbatch.io.writers import JsonlWriter, OutputWriter
@@ -23,12 +26,17 @@ def machine_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 class OutputSink:
-    """Writes every stream's output rows; one JSON-lines file interleaves streams in order."""
+    """Writes every stream's output rows; one JSON-lines file interleaves streams in order.
+
+    Files of one stream each (Parquet, CSV) are written behind, on a thread of their own
+    (`write_behind.py`); JSON lines are written at once (a live run flushes every batch).
+    """
 
     def __init__(self, plan: LogicalPlan, writer: OutputWriter) -> None:
         self.streams = {s.name: s for s in plan.streams}
         self.writer = writer
         self.interleaved = isinstance(writer, JsonlWriter)
+        self.behind = None if self.interleaved else WriteBehind()
         self.rows = 0
 
     def chunk(self, chunk: InputChunk | None, emitted: list[Emitted]) -> None:
@@ -39,7 +47,10 @@ class OutputSink:
             self._write_merged(outputs)
             return
         for item in outputs:
-            self.writer.write(item.stream, machine_columns(item.batch))
+            if self.behind is None:
+                self.writer.write(item.stream, machine_columns(item.batch))
+            else:
+                self.behind.submit(_write_work(self.writer, item))
 
     def _write_merged(self, outputs: list[Emitted]) -> None:
         keys = [row_keys(i.batch, self.streams[i.stream], i.kind) for i in outputs]
@@ -52,12 +63,29 @@ class OutputSink:
         self.writer.write_lines(combined.take(order))
 
     def close(self) -> None:
-        """Commit the output files."""
-        self.writer.close()
+        """Commit the output files (once every write behind is done); a write that failed
+        behind is raised here, and nothing is left."""
+        try:
+            if self.behind is not None:
+                self.behind.drain()
+                self.behind.stop()
+            self.writer.close()
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         """Remove partial output files."""
+        if self.behind is not None:
+            self.behind.stop()
         self.writer.abort()
+
+
+def _write_work(writer: OutputWriter, item: Emitted) -> Callable[[], None]:
+    def work() -> None:
+        writer.write(item.stream, machine_columns(item.batch))
+
+    return work
 
 
 def _starts(lengths: list[int]) -> np.ndarray:
