@@ -277,3 +277,14 @@ def test_open_writer_picks_the_writer_for_the_format(tmp_path, fmt, writer_type)
     writer = open_writer(fmt, tmp_path / "out")
     assert isinstance(writer, writer_type)
     writer.abort()
+
+
+def test_parquet_event_time_is_delta_encoded_and_reads_back_exactly(tmp_path):
+    times = list(range(0, 3_000_000, 7))
+    batch = pa.record_batch({"_ts": pa.array(times, pa.int64()), "v": [1.5] * len(times)})
+    writer = ParquetWriter(tmp_path)
+    writer.write("S", batch)
+    writer.close()
+    column = pq.ParquetFile(tmp_path / "S.parquet").metadata.row_group(0).column(0)
+    assert "DELTA_BINARY_PACKED" in column.encodings
+    assert pq.read_table(tmp_path / "S.parquet").column("_ts").to_pylist() == times

