@@ -70,15 +70,15 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
 def _check_nesting(tree: Tree) -> None:
     """Refuse a tree deeper than MAX_NESTING, pointing at the first node too deep (the
     parser itself keeps an explicit stack, so any depth reaches this check)."""
-    pending = [(tree, 1)]
-    while pending:
-        node, depth = pending.pop()
+    level, depth = [tree], 1  # one level of the tree at a time
+    while level:
         if depth > MAX_NESTING:
-            span = _span(node.meta)
+            span = _span(level[0].meta)
             msg = f"the program nests deeper than {MAX_NESTING} levels here"
             hint = "split the expression, e.g. into named constants or a chain of streams"
             raise VplSyntaxError(msg, Span.point(span.line, span.column), hint=hint)
-        pending += [(child, depth + 1) for child in node.children if isinstance(child, Tree)]
+        level = [child for node in level for child in node.children if type(child) is Tree]
+        depth += 1
 
 
 # ---- tree → AST -------------------------------------------------------------
