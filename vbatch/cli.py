@@ -68,6 +68,26 @@ def _terminate_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def compile_program(path: Path) -> Program:
+    """Read, parse and check a program file; its warnings go to stderr."""
+    program = compile_text(read_program_text(path), str(path))
+    for warning in program.warnings:
+        typer.echo(warning.render(), err=True)
+    return program
+
+
+def _connector_notice(program: Program) -> None:
+    """`vbatch run` does not open connectors yet: say so, once, rather than wait in silence."""
+    bound = sorted({b.connector for s in program.streams for b in (*s.sources, *s.sinks)})
+    if bound:
+        names = ", ".join(f"`{n}`" for n in bound)
+        typer.echo(
+            f"vbatch run: warning: connectors are not opened yet ({names}): events are read "
+            "from the sources given on the command line, and `.to(...)` sends nothing",
+            err=True,
+        )
+
+
 def run_guarded(action: Callable[[], T]) -> T:
     """Run a command body; a VbatchError becomes its message on stderr and its exit code."""
     try:
@@ -91,7 +111,7 @@ def check(file: ProgramFile) -> None:
     """
 
     def body() -> None:
-        program = compile_text(read_program_text(file), str(file))
+        program = compile_program(file)
         plan_program(program)
         typer.echo("Syntax OK")
         typer.echo(f"Streams:   {len(program.streams)}")
@@ -113,7 +133,7 @@ def explain_command(file: ProgramFile) -> None:
     def body() -> None:
         from vbatch.plan.explain import explain
 
-        program = compile_text(read_program_text(file), str(file))
+        program = compile_program(file)
         typer.echo(explain(plan_program(program), str(file)), nl=False)
 
     run_guarded(body)
@@ -323,7 +343,7 @@ def simulate(
 
     def body() -> None:
         _terminate_as_interrupt()
-        checked = compile_text(read_program_text(program), str(program))
+        checked = compile_program(program)
         _prestart_workers(checked, contexts)
         from vbatch.app.simulate import SimulateOptions, run_simulate
 
@@ -608,7 +628,8 @@ def run(
 
     def body() -> None:
         _terminate_as_interrupt()  # until the run installs its own handlers, as in a replay
-        checked = compile_text(read_program_text(file), str(file))
+        checked = compile_program(file)
+        _connector_notice(checked)
         _prestart_workers(checked, contexts)
         from vbatch.app.live import LiveOptions, LiveRun
         from vbatch.io.live import SourceSpec

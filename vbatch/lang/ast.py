@@ -228,6 +228,24 @@ class WatermarkOp:
     span: Span = _span()
 
 
+@dataclass(frozen=True)
+class FromOp:
+    """`.from(Connector, topic: "...")`: live, the stream's events come from a connector."""
+
+    connector: str
+    params: tuple[Item, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ToOp:
+    """`.to(Connector, topic: "...")`: live, the stream's rows also go to a connector."""
+
+    connector: str
+    params: tuple[Item, ...] = ()
+    span: Span = _span()
+
+
 Operation = (
     ContextOp
     | WhereOp
@@ -239,6 +257,8 @@ Operation = (
     | WindowOp
     | AggregateOp
     | WatermarkOp
+    | FromOp
+    | ToOp
 )
 
 
@@ -331,7 +351,27 @@ class StreamDecl:
         return self.source_span
 
 
-Statement = ContextDecl | EventDecl | BindingDecl | StreamDecl
+@dataclass(frozen=True)
+class ConnectorDecl:
+    """`connector Name = kind(param: value, ...)`: a broker or endpoint streams read or write."""
+
+    name: str
+    kind: str
+    params: tuple[Item, ...] = ()
+    span: Span = _span()
+    kind_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ConfigDecl:
+    """`config mqtt { broker: "...", ... }`: the deprecated form of a connector declaration."""
+
+    name: str
+    items: tuple[Item, ...] = ()
+    span: Span = _span()
+
+
+Statement = ContextDecl | EventDecl | BindingDecl | StreamDecl | ConnectorDecl | ConfigDecl
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,14 @@ from dataclasses import replace
 
 from vbatch.errors import CheckError, Span, suggest
 from vbatch.lang import ast
+from vbatch.lang.connectors import (
+    Binding,
+    Connector,
+    check_binding,
+    check_config,
+    check_connector,
+    config_warning,
+)
 from vbatch.lang.constants import fold
 from vbatch.lang.names import ExprChecker, Scope, check_output_name, interpolate
 from vbatch.lang.program import (
@@ -45,6 +53,8 @@ class _Checker:
         self.stream_decls: dict[str, ast.StreamDecl] = {}
         self.outputs: dict[str, tuple[str, ...] | None] = {}
         self._close: dict[str, list[str]] = {}
+        self.connectors: dict[str, Connector] = {}
+        self.warnings: list[CheckError] = []
 
     def run(self) -> Program:
         self._collect_declarations()
@@ -60,6 +70,8 @@ class _Checker:
             tuple(self.events.values()),
             tuple(self.constants.items()),
             tuple(streams),
+            connectors=tuple(self.connectors.values()),
+            warnings=tuple(w.with_source(self.source_name, self.text) for w in self.warnings),
         )
 
     # ---- declarations ------------------------------------------------------
@@ -68,7 +80,7 @@ class _Checker:
         seen: dict[str, str] = {}
         for statement in self.module.statements:
             kind, name, span = _declared(statement)
-            namespace = "context" if kind == "context" else "value"
+            namespace = kind if kind in ("context", "connector") else "value"
             key = f"{namespace}:{name}"
             if key in seen:
                 msg = f"{kind} `{name}` is already declared as a {seen[key]}"
@@ -80,6 +92,11 @@ class _Checker:
                 self.events[name] = self._event(statement)
             elif isinstance(statement, ast.BindingDecl):
                 self.constants[name] = self._binding(statement)
+            elif isinstance(statement, ast.ConnectorDecl):
+                self.connectors[name] = check_connector(statement, self.constants)
+            elif isinstance(statement, ast.ConfigDecl):
+                self.connectors[name] = check_config(statement, self.constants)
+                self.warnings.append(config_warning(statement))
             else:
                 self._collect_stream(statement, seen)
 
@@ -189,7 +206,15 @@ class _Checker:
         inputs, scope = self._inputs(decl)
         state = StreamState(decl)
         operations: list[ast.Operation] = []
+        sources: list[Binding] = []
+        sinks: list[Binding] = []
         for op in decl.operations:
+            if isinstance(op, ast.FromOp):
+                sources.append(self._from(op, decl, operations, inputs))
+                continue
+            if isinstance(op, ast.ToOp):
+                sinks.append(check_binding(op, self.connectors, self.constants))
+                continue
             checked = self._operation(op, state, scope)
             if checked is not None:
                 operations.append(checked)
@@ -210,7 +235,28 @@ class _Checker:
             watermark_ms=state.watermark_ms,
             emit_context=state.emit_context,
             span=decl.span,
+            sources=tuple(sources),
+            sinks=tuple(sinks),
         )
+
+    def _from(
+        self,
+        op: ast.FromOp,
+        decl: ast.StreamDecl,
+        before: list[ast.Operation],
+        inputs: tuple[StreamInput, ...],
+    ) -> Binding:
+        """`.from(...)` reads an event type from a connector, before anything else is done."""
+        if len(inputs) != 1 or inputs[0].kind is not SourceKind.EVENT:
+            msg = "`.from(...)` binds an event type to a connector"
+            hint = f"e.g. `stream S = EventType.from({op.connector}, ...)`"
+            raise CheckError(msg, op.span, hint=hint)
+        if before or any(
+            isinstance(o, ast.FromOp) for o in decl.operations[: decl.operations.index(op)]
+        ):
+            msg = "`.from(...)` comes right after the stream's source, once"
+            raise CheckError(msg, op.span)
+        return check_binding(op, self.connectors, self.constants)
 
     def _inputs(self, decl: ast.StreamDecl) -> tuple[tuple[StreamInput, ...], Scope]:
         """What the stream reads, and the fields visible at its start."""
@@ -338,4 +384,6 @@ def _declared(statement: ast.Statement) -> tuple[str, str, Span]:
         return "event", statement.name, statement.span
     if isinstance(statement, ast.BindingDecl):
         return statement.kind.value, statement.name, statement.span
+    if isinstance(statement, ast.ConnectorDecl | ast.ConfigDecl):
+        return "connector", statement.name, statement.span
     return "stream", statement.name, statement.name_span

@@ -164,6 +164,16 @@ class _ToAst(Transformer_NonRecursive):
     def field_decl(self, meta, name, type_name):  # noqa: ANN001
         return ast.FieldDecl(str(name), str(type_name), _span(meta))
 
+    def connector_decl(self, meta, name, kind, *params):  # noqa: ANN001, ANN002
+        items = tuple(p for p in params if p is not None)
+        return ast.ConnectorDecl(str(name), str(kind), items, _span(meta), token_span(kind))
+
+    def config_decl(self, meta, name, *items):  # noqa: ANN001, ANN002
+        return ast.ConfigDecl(str(name), tuple(i for i in items if i is not None), _span(meta))
+
+    def named_arg(self, meta, name, value):  # noqa: ANN001
+        return ast.Item(str(name), value, _span(meta))
+
     def binding_kind(self, meta, token):  # noqa: ANN001
         return ast.BindingKind(str(token))
 
@@ -238,6 +248,13 @@ class _ToAst(Transformer_NonRecursive):
 
     def watermark_op(self, meta, value):  # noqa: ANN001
         return ast.WatermarkOp(value, _span(meta))
+
+    def from_op(self, meta, connector, *params):  # noqa: ANN001, ANN002
+        items = tuple(p for p in params if p is not None)
+        return ast.FromOp(str(connector), items, _span(meta))
+
+    def to_op(self, meta, connector, *params):  # noqa: ANN001, ANN002
+        return ast.ToOp(str(connector), tuple(p for p in params if p is not None), _span(meta))
 
     def named_item(self, meta, name, value):  # noqa: ANN001
         return ast.Item(str(name), value, _span(meta))

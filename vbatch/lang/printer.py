@@ -69,6 +69,22 @@ def _(statement: ast.BindingDecl) -> str:
 
 
 @print_statement.register
+def _(statement: ast.ConnectorDecl) -> str:
+    return f"connector {statement.name} = {statement.kind}({_items_named(statement.params)})\n"
+
+
+@print_statement.register
+def _(statement: ast.ConfigDecl) -> str:
+    items = "".join(f"    {i.name}: {print_expr(i.value)},\n" for i in statement.items)
+    return f"config {statement.name} {{\n{items}}}\n"
+
+
+def _items_named(items: tuple[ast.Item, ...]) -> str:
+    """`name: value` for every item, even where the value is a field of the same name."""
+    return ", ".join(f"{i.name}: {print_expr(i.value)}" for i in items)
+
+
+@print_statement.register
 def _(statement: ast.StreamDecl) -> str:
     lines = [f"stream {statement.name} = {_source(statement.source)}"]
     lines += [f"    .{print_operation(op)}" for op in statement.operations]
@@ -144,6 +160,16 @@ def _(op: ast.AggregateOp) -> str:
 @print_operation.register
 def _(op: ast.WatermarkOp) -> str:
     return f"watermark(out_of_order: {print_expr(op.out_of_order)})"
+
+
+@print_operation.register
+def _(op: ast.FromOp) -> str:
+    return f"from({', '.join([op.connector, *([_items_named(op.params)] if op.params else [])])})"
+
+
+@print_operation.register
+def _(op: ast.ToOp) -> str:
+    return f"to({', '.join([op.connector, *([_items_named(op.params)] if op.params else [])])})"
 
 
 def _items(items: tuple[ast.Item, ...]) -> str:

@@ -11,6 +11,7 @@ from functools import cached_property
 
 from vbatch.errors import Span, VbatchError
 from vbatch.lang import ast
+from vbatch.lang.connectors import Binding, Connector
 
 
 class FieldType(Enum):
@@ -116,6 +117,8 @@ class Stream:
     watermark_ms: int = 0
     emit_context: str | None = None
     span: Span = field(default=ast.NO_SPAN, compare=False)
+    sources: tuple[Binding, ...] = ()  # `.from(...)`: where a live run reads the events
+    sinks: tuple[Binding, ...] = ()  # `.to(...)`: where a live run also sends the rows
 
     @property
     def reads_events(self) -> bool:
@@ -137,6 +140,8 @@ class Program:
     events: tuple[EventSchema, ...]
     constants: tuple[tuple[str, object], ...]
     streams: tuple[Stream, ...]
+    connectors: tuple[Connector, ...] = ()
+    warnings: tuple[VbatchError, ...] = ()  # reported, and the program still runs
 
     @contextmanager
     def errors_point_here(self) -> Iterator[None]:
