@@ -19,7 +19,33 @@ OPERATIONS = (
     "having",
     "watermark",
 )
-STATEMENTS = ("stream", "context", "event", "let", "const", "var")
+STATEMENTS = ("stream", "context", "event", "let", "const", "var", "connector", "config")
+
+# VPL that Varpulis documents and vbatch does not run yet: refused with what it is, rather
+# than as a typo. Keyed by the word that starts it.
+NOT_YET_OPERATIONS = {
+    "forecast": "`.forecast(...)`",
+    "enrich": "`.enrich(...)`",
+    "trend_aggregate": "`.trend_aggregate(...)`",
+    "pattern": "`.pattern(...)`",
+    "within": "`.within(...)` (sequence patterns)",
+    "not": "`.not(...)` (sequence negation)",
+    "on": "`.on(...)` (joins)",
+    "process": "`.process(...)`",
+    "allowed_lateness": "`.allowed_lateness(...)`",
+    "log": "`.log(...)`",
+    "tap": "`.tap(...)`",
+    "score": "`.score(...)`",
+    "concurrent": "`.concurrent(...)`",
+}
+NOT_YET_STATEMENTS = {
+    "fn": "`fn` (user functions)",
+    "pattern": "`pattern` (named sequence patterns)",
+    "import": "`import`",
+    "for": "a top-level `for` loop",
+}
+NOT_YET_SOURCES = {"join": "`join(...)`", "timer": "`timer(...)` sources"}
+SEQUENCE = "sequence patterns (`A as a -> B ...`)"
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -78,6 +104,10 @@ def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
     if text[max(start - 1, 0) : start + 1] == "/*":
         where = Span.point(token.line, max(token.column - 1, 1), 2)
         return VplSyntaxError("unterminated `/*` comment", where, hint="close it with `*/`")
+    not_yet = _not_yet(token, expected, text)
+    if not_yet is not None:
+        verb = "are" if not_yet in (SEQUENCE, NOT_YET_SOURCES["timer"]) else "is"
+        return VplSyntaxError(f"{not_yet} {verb} VPL that vbatch does not run yet", span)
     if "WHERE" in expected and token.type == "NAME":
         return VplSyntaxError(
             f"unknown operation `.{word}`", span, hint=suggest(word, OPERATIONS, cutoff=0.6)
@@ -91,6 +121,24 @@ def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
         return VplSyntaxError(f"unknown statement `{word}`", span, hint=hint)
     msg = f"unexpected {_token_words(token)}; expected {_describe(expected)}"
     return VplSyntaxError(msg, span, hint=_token_hint(token, expected))
+
+
+def _not_yet(token: Token, expected: set[str], text: str) -> str | None:
+    """What documented but unsupported construct the unexpected token starts, if any."""
+    word = str(token)
+    start = token.start_pos or 0
+    if token.type == "NAME" and "WHERE" in expected:
+        return NOT_YET_OPERATIONS.get(word)
+    if "STREAM" in expected:
+        if token.type == "NAME" and word == "as" or text.startswith("->", start):
+            return SEQUENCE
+        if token.type == "NAME" and word in NOT_YET_STATEMENTS:
+            return NOT_YET_STATEMENTS[word]
+        if token.type == "LPAR":
+            before = text[:start].rstrip()
+            called = before[len(before.rstrip("abcdefghijklmnopqrstuvwxyz_")) :]
+            return NOT_YET_SOURCES.get(called)
+    return None
 
 
 def _accepted(err: UnexpectedToken) -> set[str]:

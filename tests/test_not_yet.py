@@ -1,0 +1,36 @@
+"""Documented VPL that vbatch does not run yet is refused as exactly that, with a caret."""
+
+from __future__ import annotations
+
+import pytest
+
+from vbatch.errors import VplSyntaxError
+from vbatch.lang import compile_text
+
+NOT_YET = [
+    ("stream S = A as a -> B as b", 1, 14, "sequence patterns (`A as a -> B ...`) are"),
+    ("stream S = A\n    -> B", 2, 5, "sequence patterns (`A as a -> B ...`) are"),
+    ("fn f(x: float) -> float:\n    return x", 1, 1, "`fn` (user functions) is"),
+    ('import "other.vpl"', 1, 1, "`import` is"),
+    ("pattern P = SEQ(A a, B b)", 1, 1, "`pattern` (named sequence patterns) is"),
+    ("stream J = join(A, B)", 1, 16, "`join(...)` is"),
+    ("stream T = timer(5s)", 1, 17, "`timer(...)` sources are"),
+    ("stream S = A .forecast(horizon: 5m)", 1, 15, "`.forecast(...)` is"),
+    ("stream S = A .allowed_lateness(5s)", 1, 15, "`.allowed_lateness(...)` is"),
+    ('stream S = A .log(level: "info")', 1, 15, "`.log(...)` is"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "column", "what"), NOT_YET)
+def test_unsupported_vpl_says_what_it_is(text: str, line: int, column: int, what: str) -> None:
+    with pytest.raises(VplSyntaxError) as caught:
+        compile_text(text, "p.vpl")
+    err = caught.value
+    assert err.message == f"{what} VPL that vbatch does not run yet"
+    assert (err.line, err.column) == (line, column)
+
+
+def test_typos_are_still_typos() -> None:
+    with pytest.raises(VplSyntaxError) as caught:
+        compile_text("stream S = A .wher(x > 1)")
+    assert caught.value.message == "unknown operation `.wher`"
