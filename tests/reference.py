@@ -38,6 +38,9 @@ def evaluate(expr: ast.Expr, row: Row, aggregates: dict[int, object] | None = No
         if value is None:
             return None
         return (not value) if expr.op is ast.UnaryOp.NOT else -value  # type: ignore[operator]
+    if isinstance(expr, ast.Conditional):
+        chosen = expr.then if evaluate(expr.condition, row, aggregates) is True else expr.otherwise
+        return evaluate(chosen, row, aggregates)
     if isinstance(expr, ast.Call):
         if aggregates is not None and aggregate_of(expr.func) is not None:
             return aggregates[id(expr)]

@@ -11,7 +11,7 @@ RESERVED = {
     "and", "or", "not", "in", "true", "false", "null", "stream", "context", "event", "let",
     "const", "var", "tumbling", "sliding", "session", "out_of_order",
     "where", "select", "emit", "print", "partition_by", "window", "aggregate", "having",
-    "watermark",
+    "watermark", "if", "then", "else",
 }  # fmt: skip
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(lambda n: n not in RESERVED)
@@ -45,6 +45,7 @@ def expressions(max_leaves: int = 12) -> st.SearchStrategy[ast.Expr]:
         return st.one_of(
             st.builds(ast.Binary, st.sampled_from(list(ast.BinaryOp)), inner, inner),
             st.builds(ast.Unary, st.sampled_from(list(ast.UnaryOp)), inner),
+            st.builds(ast.Conditional, inner, inner, inner),
             st.builds(ast.Call, names, st.lists(inner, max_size=3).map(tuple)),
             st.lists(inner, max_size=3).map(lambda items: ast.ListExpr(tuple(items))),
         )

@@ -45,6 +45,8 @@ AGGREGATES = [
     "p90: percentile(v, 90)",
     "distinct_s: count(distinct(s))",
     "ratio: sum(v * n) / sum(n)",
+    "capped: sum(if v > 1.5 then v else 0.0)",
+    'size: if count() > 2 then "many" else "few"',
 ]
 
 
@@ -58,7 +60,9 @@ def programs(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         lines.append(f"    .watermark(out_of_order: {draw(st.sampled_from([0, 300, 1000]))}ms)")
     if draw(st.booleans()):
-        lines.append("    .where(n > 1 or v == null)")
+        lines.append(draw(st.sampled_from(
+            ["    .where(n > 1 or v == null)", "    .where(if n > 2 then v > 0.5 else s != \"b\")"]
+        )))  # fmt: skip
     if keys:
         lines.append(f"    .partition_by({', '.join(keys)})")
         aggregates = [f"{key}: {key}" for key in keys] + aggregates

@@ -262,6 +262,17 @@ def _coalesce(*values: Value) -> Value:
     return pc.coalesce(*values)
 
 
+def _if_else(condition: Value, then: Value, otherwise: Value) -> Value:
+    """Where the condition is true `then`, else (false or null) `otherwise`."""
+    if pa.types.is_floating(then.type) or pa.types.is_floating(otherwise.type):
+        then, otherwise = _as_float(then), _as_float(otherwise)
+    if pa.types.is_null(then.type) and not pa.types.is_null(otherwise.type):
+        then = pc.cast(then, otherwise.type)
+    if pa.types.is_null(otherwise.type) and not pa.types.is_null(then.type):
+        otherwise = pc.cast(otherwise, then.type)
+    return pc.if_else(pc.fill_null(condition, False), then, otherwise)
+
+
 _FUNCTIONS: dict[Fn, Callable[..., Value]] = {
     Fn.ADD: _add,
     Fn.SUB: pc.subtract,
@@ -300,6 +311,7 @@ _FUNCTIONS: dict[Fn, Callable[..., Value]] = {
     Fn.STARTS_WITH: _pattern_fn(pc.starts_with),
     Fn.ENDS_WITH: _pattern_fn(pc.ends_with),
     Fn.COALESCE: _coalesce,
+    Fn.IF_ELSE: _if_else,
     Fn.TO_STRING: to_text,
     Fn.TO_INT: lambda v: pc.cast(v, pa.int64(), safe=False),
     Fn.TO_FLOAT: lambda v: pc.cast(v, pa.float64()),

@@ -98,6 +98,16 @@ class Binary(Expr):
 
 
 @dataclass(frozen=True)
+class Conditional(Expr):
+    """`if condition then value else otherwise` (a null condition takes `otherwise`)."""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Call(Expr):
     """A function call: an aggregate such as `avg(value)` or a scalar function."""
 

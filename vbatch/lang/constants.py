@@ -95,6 +95,11 @@ def _fold(expr: ast.Expr, constants: Mapping[str, object]) -> object:
         return Millis(-value) if isinstance(value, Millis) else -value  # type: ignore[operator]
     if isinstance(expr, ast.Binary):
         return _fold_binary(expr, constants)
+    if isinstance(expr, ast.Conditional):
+        condition = fold(expr.condition, constants)
+        if not isinstance(condition, bool) and condition is not None:
+            raise CheckError("`if` needs a true/false condition", expr.condition.span)
+        return fold(expr.then if condition is True else expr.otherwise, constants)
     raise CheckError("expected a constant value", expr.span)
 
 

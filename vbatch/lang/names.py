@@ -77,6 +77,9 @@ class ExprChecker:
             return replace(expr, operand=self.visit(expr.operand))
         if isinstance(expr, ast.Binary):
             return replace(expr, left=self.visit(expr.left), right=self.visit(expr.right))
+        if isinstance(expr, ast.Conditional):
+            parts = (self.visit(expr.condition), self.visit(expr.then), self.visit(expr.otherwise))
+            return replace(expr, condition=parts[0], then=parts[1], otherwise=parts[2])
         if isinstance(expr, ast.ListExpr):
             return replace(expr, items=tuple(self.visit(i) for i in expr.items))
         if isinstance(expr, ast.Interpolation):
@@ -173,6 +176,8 @@ def interpolate(expr: ast.Expr) -> ast.Expr:
         return replace(expr, left=interpolate(expr.left), right=interpolate(expr.right))
     if isinstance(expr, ast.Call):
         return replace(expr, args=tuple(interpolate(a) for a in expr.args))
+    if isinstance(expr, ast.Conditional):
+        return replace(expr, then=interpolate(expr.then), otherwise=interpolate(expr.otherwise))
     return expr
 
 

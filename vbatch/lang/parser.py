@@ -286,6 +286,9 @@ class _ToAst(Transformer_NonRecursive):
     def and_(self, meta, left, right):  # noqa: ANN001
         return ast.Binary(ast.BinaryOp.AND, left, right, _span(meta))
 
+    def if_expr(self, meta, condition, then, otherwise):  # noqa: ANN001
+        return ast.Conditional(condition, then, otherwise, _span(meta))
+
     def not_(self, meta, operand):  # noqa: ANN001
         return ast.Unary(ast.UnaryOp.NOT, operand, _span(meta))
 

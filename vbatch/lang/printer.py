@@ -236,6 +236,14 @@ def _(expr: ast.Interpolation, context: int) -> str:
 
 
 @_expr.register
+def _(expr: ast.Conditional, context: int) -> str:
+    # The loosest construct: wrapped inside any operator, and its first two parts wrapped
+    # when they are conditionals themselves.
+    parts = (_expr(expr.condition, 1), _expr(expr.then, 1), _expr(expr.otherwise, 0))
+    return _wrap("if {} then {} else {}".format(*parts), 0, context)
+
+
+@_expr.register
 def _(expr: ast.Unary, context: int) -> str:
     if expr.op is ast.UnaryOp.NOT:
         text = f"not {_expr(expr.operand, _NOT_PRECEDENCE)}"

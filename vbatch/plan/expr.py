@@ -62,6 +62,7 @@ class Fn(Enum):
     TO_INT = "to_int"
     TO_FLOAT = "to_float"
     FN_IS_NULL = "is_null"
+    IF_ELSE = "if"  # `if c then a else b`
 
 
 COMPARISONS = frozenset({Fn.EQ, Fn.NE, Fn.LT, Fn.LE, Fn.GT, Fn.GE})
@@ -193,6 +194,9 @@ def from_ast(expr: ast.Expr, aggregate: AggregateHook | None = None) -> PExpr:
         return Apply(fn, (from_ast(expr.operand, aggregate),), expr.span, expr)
     if isinstance(expr, ast.Binary):
         return _binary(expr, aggregate)
+    if isinstance(expr, ast.Conditional):
+        parts = (expr.condition, expr.then, expr.otherwise)
+        return Apply(Fn.IF_ELSE, tuple(from_ast(p, aggregate) for p in parts), expr.span, expr)
     if isinstance(expr, ast.Call):
         lifted = aggregate(expr) if aggregate is not None else None
         if lifted is not None:

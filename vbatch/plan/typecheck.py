@@ -198,6 +198,19 @@ def _coalesce(node: Apply, args: list[VType]) -> VType:
     return found
 
 
+def _if_else(node: Apply, args: list[VType]) -> VType:
+    if not args[0].is_boolean:
+        msg = f"`if` needs a condition, but {_operand_text(node, 0)} is {args[0].describe()}"
+        raise _fail(node, msg, hint="compare it, e.g. `x > 0`")
+    found = unify(args[1:])
+    if found is None:
+        kinds = " and ".join(dict.fromkeys(t.describe() for t in args[1:]))
+        raise _fail(
+            node, f"the branches of `{node.text}` are {kinds}", hint="give both branches one kind"
+        )
+    return found
+
+
 def _always(result: VType) -> Callable[[Apply, list[VType]], VType]:
     return lambda node, args: result
 
@@ -246,6 +259,7 @@ _RULES: dict[Fn, Callable[[Apply, list[VType]], VType]] = {
     Fn.STARTS_WITH: _pattern,
     Fn.ENDS_WITH: _pattern,
     Fn.COALESCE: _coalesce,
+    Fn.IF_ELSE: _if_else,
     Fn.TO_INT: _to_number(VType.INT),
     Fn.TO_FLOAT: _to_number(VType.FLOAT),
 }
