@@ -13,6 +13,13 @@ NOT_YET = [
     ("fn f(x: float) -> float:\n    return x", 1, 1, "`fn` (user functions) is"),
     ('import "other.vpl"', 1, 1, "`import` is"),
     ("pattern P = SEQ(A a, B b)", 1, 1, "`pattern` (named sequence patterns) is"),
+    (
+        "event A:\n    x: int\npattern P = SEQ(A a, B b)",
+        3,
+        1,
+        "`pattern` (named sequence patterns) is",
+    ),
+    ("event A:\n    x: int\n  fn f(y: int) -> int:", 3, 3, "`fn` (user functions) is"),
     ("stream J = join(A, B)", 1, 16, "`join(...)` is"),
     ("stream T = timer(5s)", 1, 17, "`timer(...)` sources are"),
     ("stream S = A .forecast(horizon: 5m)", 1, 15, "`.forecast(...)` is"),

@@ -105,6 +105,9 @@ def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
         where = Span.point(token.line, max(token.column - 1, 1), 2)
         return VplSyntaxError("unterminated `/*` comment", where, hint="close it with `*/`")
     not_yet = _not_yet(token, expected, text)
+    keyword = _unsupported_keyword_before(token, text)
+    if not_yet is None and keyword is not None:
+        not_yet, span = NOT_YET_STATEMENTS[keyword[0]], keyword[1]
     if not_yet is not None:
         verb = "are" if not_yet in (SEQUENCE, NOT_YET_SOURCES["timer"]) else "is"
         return VplSyntaxError(f"{not_yet} {verb} VPL that vbatch does not run yet", span)
@@ -139,6 +142,20 @@ def _not_yet(token: Token, expected: set[str], text: str) -> str | None:
             called = before[len(before.rstrip("abcdefghijklmnopqrstuvwxyz_")) :]
             return NOT_YET_SOURCES.get(called)
     return None
+
+
+def _unsupported_keyword_before(token: Token, text: str) -> tuple[str, Span] | None:
+    """`fn` / `pattern` / `import` / `for` starting the line of a token the parser did not
+    expect: after an `event` block the parser reads such a line as a field, so the error
+    arrives one token late."""
+    start = token.start_pos or 0
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start]
+    word = before.strip()
+    if token.type != "NAME" or word not in NOT_YET_STATEMENTS:
+        return None
+    column = len(before) - len(before.lstrip()) + 1
+    return word, Span.point(token.line or 1, column, len(word))
 
 
 def _accepted(err: UnexpectedToken) -> set[str]:
