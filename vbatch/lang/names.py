@@ -78,8 +78,9 @@ class ExprChecker:
         if isinstance(expr, ast.Binary):
             return replace(expr, left=self.visit(expr.left), right=self.visit(expr.right))
         if isinstance(expr, ast.Conditional):
-            parts = (self.visit(expr.condition), self.visit(expr.then), self.visit(expr.otherwise))
-            return replace(expr, condition=parts[0], then=parts[1], otherwise=parts[2])
+            condition, then = self.visit(expr.condition), self.visit(expr.then)
+            otherwise = self.visit(expr.otherwise)
+            return replace(expr, condition=condition, then=then, otherwise=otherwise)
         if isinstance(expr, ast.ListExpr):
             return replace(expr, items=tuple(self.visit(i) for i in expr.items))
         if isinstance(expr, ast.Interpolation):

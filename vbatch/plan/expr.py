@@ -195,8 +195,9 @@ def from_ast(expr: ast.Expr, aggregate: AggregateHook | None = None) -> PExpr:
     if isinstance(expr, ast.Binary):
         return _binary(expr, aggregate)
     if isinstance(expr, ast.Conditional):
-        parts = (expr.condition, expr.then, expr.otherwise)
-        return Apply(Fn.IF_ELSE, tuple(from_ast(p, aggregate) for p in parts), expr.span, expr)
+        branches = (expr.condition, expr.then, expr.otherwise)
+        args = tuple(from_ast(b, aggregate) for b in branches)
+        return Apply(Fn.IF_ELSE, args, expr.span, expr)
     if isinstance(expr, ast.Call):
         lifted = aggregate(expr) if aggregate is not None else None
         if lifted is not None:
