@@ -55,6 +55,7 @@ class _Checker:
         self._close: dict[str, list[str]] = {}
         self.connectors: dict[str, Connector] = {}
         self.warnings: list[CheckError] = []
+        self.aggregating: set[str] = set()  # streams whose rows are window results
 
     def run(self) -> Program:
         self._collect_declarations()
@@ -223,6 +224,8 @@ class _Checker:
             msg = "`.window` needs an `.aggregate(...)` after it"
             raise CheckError(msg, state.window_span, hint="add e.g. `.aggregate(n: count())`")
         self.outputs[decl.name] = scope.fields
+        if state.aggregated:
+            self.aggregating.add(decl.name)
         return Stream(
             name=decl.name,
             index=index,
@@ -317,6 +320,9 @@ class _Checker:
         if isinstance(op, ast.AggregateOp):
             return self._aggregate(op, state, scope)
         if isinstance(op, ast.HavingOp):
+            if not state.aggregated and self._reads_only_aggregates(state.decl):
+                # Filtering window results downstream (`Stats.having(n > 5)`): a `.where`.
+                return ast.WhereOp(self._expr(op.condition, scope), op.span)
             if not state.aggregated:
                 raise CheckError("`.having` needs an `.aggregate(...)` before it", op.span)
             return replace(op, condition=self._expr(op.condition, scope))
@@ -335,6 +341,9 @@ class _Checker:
             args = tuple(self._expr(interpolate(a), scope) for a in op.args)
             return replace(op, args=args)
         raise TypeError(op)
+
+    def _reads_only_aggregates(self, decl: ast.StreamDecl) -> bool:
+        return all(name in self.aggregating for name in decl.source_names)
 
     def _items(self, items: tuple[ast.Item, ...], scope: Scope, where: str) -> tuple[ast.Item, ...]:
         seen: set[str] = set()
