@@ -26,7 +26,7 @@ def first_error(path: Path) -> str | None:
         program = compile_text(path.read_text(encoding="utf-8"), str(path))
         plan_program(program)
     except VbatchError as error:
-        return str(error).splitlines()[0].split(": ", 1)[-1]
+        return error.message
     except RecursionError:
         return "RecursionError"
     return None

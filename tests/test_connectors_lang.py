@@ -85,6 +85,13 @@ BAD = [
         None,
     ),
     (
+        'connector B = mqtt(host: "x")\nstream S = T.from(B, topic: "x").from(B, topic: "x")',
+        2,
+        34,
+        "`.from(...)` comes right after the stream's source, once",
+        None,
+    ),
+    (
         'connector B = mqtt(host: "x")\nstream S = T.emit(a: 1).to(B, topic: 3)',
         2,
         38,

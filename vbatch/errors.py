@@ -52,6 +52,7 @@ class VbatchError(Exception):
     """Base of every error vbatch reports to a user; `exit_code` is what the CLI returns."""
 
     exit_code = 4
+    label = ""  # put before the message: `warning: ` for a CheckWarning
 
     def __init__(
         self,
@@ -90,9 +91,11 @@ class VbatchError(Exception):
     def render(self) -> str:
         """`file:line:col: message`, the source line, a caret underline and a hint."""
         where = printable(self.source_name or "<input>")
-        message, hint = printable(self.message), printable(self.hint or "")
+        message, hint = self.label + printable(self.message), printable(self.hint or "")
         if self.span is None:
-            head = f"{where}: {message}" if self.source_name else f"error: {message}"
+            head = f"{where}: {message}" if self.source_name else message
+            if not self.source_name and not self.label:
+                head = f"error: {message}"
             return head + (f"\nhint: {hint}" if hint else "")
         head = f"{where}:{self.span.line}:{self.span.column}: {message}"
         lines = [head]
@@ -138,6 +141,12 @@ class CheckError(VbatchError):
     """The program parses but is not valid: unknown names, bad arguments, cycles."""
 
     exit_code = 1
+
+
+class CheckWarning(CheckError):
+    """Something a program may do but should not: reported, and the program still runs."""
+
+    label = "warning: "
 
 
 class InputError(VbatchError):

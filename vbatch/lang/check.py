@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import replace
 
-from vbatch.errors import CheckError, Span, suggest
+from vbatch.errors import CheckError, CheckWarning, Span, suggest
 from vbatch.lang import ast
 from vbatch.lang.connectors import (
     Binding,
@@ -54,7 +54,7 @@ class _Checker:
         self.outputs: dict[str, tuple[str, ...] | None] = {}
         self._close: dict[str, list[str]] = {}
         self.connectors: dict[str, Connector] = {}
-        self.warnings: list[CheckError] = []
+        self.warnings: list[CheckWarning] = []
         self.aggregating: set[str] = set()  # streams whose rows are window results
 
     def run(self) -> Program:
@@ -72,7 +72,7 @@ class _Checker:
             tuple(self.constants.items()),
             tuple(streams),
             connectors=tuple(self.connectors.values()),
-            warnings=tuple(w.with_source(self.source_name, self.text) for w in self.warnings),
+            warnings=tuple(self.warnings),
         )
 
     # ---- declarations ------------------------------------------------------
@@ -97,7 +97,9 @@ class _Checker:
                 self.connectors[name] = check_connector(statement, self.constants)
             elif isinstance(statement, ast.ConfigDecl):
                 self.connectors[name] = check_config(statement, self.constants)
-                self.warnings.append(config_warning(statement))
+                warning = config_warning(statement)
+                warning.with_source(self.source_name, self.text)
+                self.warnings.append(warning)
             else:
                 self._collect_stream(statement, seen)
 
@@ -211,7 +213,7 @@ class _Checker:
         sinks: list[Binding] = []
         for op in decl.operations:
             if isinstance(op, ast.FromOp):
-                sources.append(self._from(op, decl, operations, inputs))
+                sources.append(self._from(op, [*operations, *sources], inputs))
                 continue
             if isinstance(op, ast.ToOp):
                 sinks.append(check_binding(op, self.connectors, self.constants))
@@ -243,20 +245,15 @@ class _Checker:
         )
 
     def _from(
-        self,
-        op: ast.FromOp,
-        decl: ast.StreamDecl,
-        before: list[ast.Operation],
-        inputs: tuple[StreamInput, ...],
+        self, op: ast.FromOp, before: list[object], inputs: tuple[StreamInput, ...]
     ) -> Binding:
-        """`.from(...)` reads an event type from a connector, before anything else is done."""
+        """`.from(...)` reads an event type from a connector, before anything else is done
+        (`before`: the operations and bindings the stream has so far)."""
         if len(inputs) != 1 or inputs[0].kind is not SourceKind.EVENT:
             msg = "`.from(...)` binds an event type to a connector"
             hint = f"e.g. `stream S = EventType.from({op.connector}, ...)`"
             raise CheckError(msg, op.span, hint=hint)
-        if before or any(
-            isinstance(o, ast.FromOp) for o in decl.operations[: decl.operations.index(op)]
-        ):
+        if before:
             msg = "`.from(...)` comes right after the stream's source, once"
             raise CheckError(msg, op.span)
         return check_binding(op, self.connectors, self.constants)

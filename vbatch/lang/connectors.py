@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vbatch.errors import CheckError, Span, suggest
+from vbatch.errors import CheckError, CheckWarning, Span, suggest
 from vbatch.lang import ast
 from vbatch.lang.constants import fold
 
@@ -105,7 +105,6 @@ class Connector:
     kind: str
     params: tuple[tuple[str, object], ...]
     span: Span = field(default=ast.NO_SPAN, compare=False)
-    deprecated_config: bool = False
 
     def param(self, name: str) -> object:
         return dict(self.params).get(name)
@@ -149,10 +148,10 @@ def check_config(decl: ast.ConfigDecl, constants: dict[str, object]) -> Connecto
     allowed = (*kind.params, *_CONFIG_NAMES, *_CONFIG_TOPICS)
     raw = _params(decl.items, allowed, f"a `config {decl.name}` block", constants)
     params = {_CONFIG_NAMES.get(k, k): v for k, v in raw.items()}
-    return Connector(decl.name, kind.name, tuple(params.items()), decl.span, True)
+    return Connector(decl.name, kind.name, tuple(params.items()), decl.span)
 
 
-def config_warning(decl: ast.ConfigDecl) -> CheckError:
+def config_warning(decl: ast.ConfigDecl) -> CheckWarning:
     msg = f"`config {decl.name} {{ ... }}` is deprecated"
     hint = f"declare `connector Name = {decl.name}(...)` and read it with `.from(Name, topic: ...)`"
     return CheckWarning(msg, decl.span, hint=hint)
@@ -192,14 +191,6 @@ def check_binding(
     if "topic" not in params and declared is not None:
         params["topic"] = declared
     return Binding(op.connector, tuple(params.items()), op.span)
-
-
-class CheckWarning(CheckError):
-    """Something a program may do but should not: reported, and the program still runs."""
-
-    def render(self) -> str:
-        head, _, rest = super().render().partition(": ")
-        return f"{head}: warning: {rest}" if rest else f"warning: {head}"
 
 
 def _params(

@@ -52,8 +52,7 @@ def print_statement(statement: object) -> str:
 def _(statement: ast.ContextDecl) -> str:
     if not statement.options:
         return f"context {statement.name}\n"
-    options = ", ".join(f"{o.name}: {print_expr(o.value)}" for o in statement.options)
-    return f"context {statement.name} ({options})\n"
+    return f"context {statement.name} ({_items_named(statement.options)})\n"
 
 
 @print_statement.register
@@ -164,12 +163,16 @@ def _(op: ast.WatermarkOp) -> str:
 
 @print_operation.register
 def _(op: ast.FromOp) -> str:
-    return f"from({', '.join([op.connector, *([_items_named(op.params)] if op.params else [])])})"
+    return f"from({_binding(op)})"
 
 
 @print_operation.register
 def _(op: ast.ToOp) -> str:
-    return f"to({', '.join([op.connector, *([_items_named(op.params)] if op.params else [])])})"
+    return f"to({_binding(op)})"
+
+
+def _binding(op: ast.FromOp | ast.ToOp) -> str:
+    return ", ".join([op.connector, _items_named(op.params)] if op.params else [op.connector])
 
 
 def _items(items: tuple[ast.Item, ...]) -> str:

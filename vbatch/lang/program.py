@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 
-from vbatch.errors import Span, VbatchError
+from vbatch.errors import CheckWarning, Span, VbatchError
 from vbatch.lang import ast
 from vbatch.lang.connectors import Binding, Connector
 
@@ -141,7 +141,7 @@ class Program:
     constants: tuple[tuple[str, object], ...]
     streams: tuple[Stream, ...]
     connectors: tuple[Connector, ...] = ()
-    warnings: tuple[VbatchError, ...] = ()  # reported, and the program still runs
+    warnings: tuple[CheckWarning, ...] = ()  # reported, and the program still runs
 
     @contextmanager
     def errors_point_here(self) -> Iterator[None]:
