@@ -27,9 +27,12 @@ _MAX_NUMBER_CHARS = 40  # longer integer and duration literals are out of range 
 
 def grammar_text() -> str:
     """The text of grammar/vpl.lark, from the installed package or the source tree."""
-    packaged = resources.files("vbatch.grammar").joinpath("vpl.lark")
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
+    try:
+        packaged = resources.files("vbatch.grammar").joinpath("vpl.lark")
+        if packaged.is_file():
+            return packaged.read_text(encoding="utf-8")
+    except ModuleNotFoundError:  # an editable install of another checkout: use this tree
+        pass
     return (Path(__file__).resolve().parents[2] / "grammar" / "vpl.lark").read_text("utf-8")
 
 

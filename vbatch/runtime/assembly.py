@@ -8,7 +8,6 @@ and hands the whole epoch on.
 
 from __future__ import annotations
 
-import multiprocessing
 import queue
 import threading
 from dataclasses import dataclass, field, replace
@@ -19,12 +18,12 @@ from vbatch.io.source import InputChunk, Sweep
 from vbatch.kernels.protocol import EmitKind
 from vbatch.plan.physical import WorkerPlan
 from vbatch.runtime.engine import Engine
+from vbatch.runtime.forkserver import WorkerProcess
 from vbatch.runtime.order import in_output_order
 from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Failure, Finished, Sources, decode, owned
 from vbatch.runtime.queue import Channel
 
-Process = multiprocessing.process.BaseProcess
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 2.0
 
@@ -33,7 +32,7 @@ class WorkerDeath(EngineError):
     """A worker process ended without reporting an error."""
 
 
-def death_of(label: str, process: Process) -> WorkerDeath:
+def death_of(label: str, process: WorkerProcess) -> WorkerDeath:
     """The error for a worker that ended (`label`: "context `c`"): its signal or exit code."""
     process.join(STOP_GRACE_SECONDS)
     code = process.exitcode
@@ -80,7 +79,7 @@ class Assembler:
     order: list[str]
     workers: dict[str, WorkerPlan]
     results: dict[str, Channel]
-    processes: dict[str, Process]
+    processes: dict[str, WorkerProcess]
     sources: Sources
     state: RunState
     collectors: Engine

@@ -11,7 +11,6 @@ Either way the results come back through an Assembler (assembly.py), in input or
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import threading
@@ -36,7 +35,7 @@ from vbatch.runtime.assembly import (
     death_of,
 )
 from vbatch.runtime.engine import Engine
-from vbatch.runtime.forkserver import main_hidden, worker_context
+from vbatch.runtime.forkserver import WorkerProcess, main_hidden, worker_context
 from vbatch.runtime.heartbeat import STALL_SECONDS, Watch, make_counter
 from vbatch.runtime.pipeline import Deliver, Emitted
 from vbatch.runtime.protocol import Control, Sources, advance_payload
@@ -92,7 +91,7 @@ class ContextRunner:
         self.state = RunState()
         self.context = worker_context()
         self.channels: list[Channel] = []
-        self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        self.processes: dict[str, WorkerProcess] = {}
         self.ingress: dict[str, ChannelWriter] = {}
         self.results: dict[str, Channel] = {}
         self._links: list[tuple[str, str, Channel]] = []
@@ -185,8 +184,10 @@ class ContextRunner:
                 peers_in={r: c for (r, t), c in peers.items() if t == name},
                 peers_out={t: c for (r, t), c in peers.items() if r == name},
             )
-            process = self.context.Process(
-                target=worker_module.main, args=(spec,), name=f"vbatch-{name}", daemon=True
+            process = WorkerProcess(
+                self.context.Process(
+                    target=worker_module.main, args=(spec,), name=f"vbatch-{name}", daemon=True
+                )
             )
             with main_hidden():
                 process.start()

@@ -7,7 +7,9 @@ it imports Arrow itself: the two imports then run side by side on two cores.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -57,3 +59,47 @@ def prestart() -> None:
     worker_context()
     with main_hidden():
         forkserver.ensure_running()
+
+
+class WorkerProcess:
+    """A started worker process that any of the coordinator's threads may ask about.
+
+    A forkserver process's exit status arrives once, over a pipe, and the first poll after
+    the end reads it. Two threads polling together raced for those bytes: the loser read
+    nothing and multiprocessing recorded exit code 255, so a worker killed by a signal was
+    reported as "exit code 255". Every question here is asked under one lock.
+    """
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self._process = process
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        with self._lock:
+            return self._process.exitcode
+
+    def start(self) -> None:
+        self._process.start()
+
+    def is_alive(self) -> bool:
+        with self._lock:
+            return self._process.is_alive()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the end, without holding other threads up."""
+        multiprocessing.connection.wait([self._process.sentinel], timeout)
+        with self._lock:
+            self._process.join(0)
+
+    def terminate(self) -> None:
+        with self._lock:
+            self._process.terminate()
+
+    def kill(self) -> None:
+        with self._lock:
+            self._process.kill()
