@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -299,16 +301,32 @@ class LineParser:
             raise BadLine(start + err.pos, f"bad JSON: {err.reason}", err.hint) from err
         if not isinstance(obj, dict):
             raise BadLine(start, "a JSON event must be an object")
-        event_type = obj.get("event_type")
+        type_key = "event_type" if "event_type" in obj else "type"
+        event_type = obj.get(type_key)
         if not isinstance(event_type, str) or not event_type:
             raise BadLine(start, 'a JSON event needs an "event_type" string')
         stamp = next((obj[key] for key in _TIME_KEYS if obj.get(key) is not None), None)
         event = Event(event_type, time if stamp is None else _json_time(stamp, start), False)
-        for name, value in obj.items():
-            if name != "event_type" and name not in _TIME_KEYS:
-                event.check_name(name, start)
-                event.add(name, value, python_type(value, start), None, start)
+        for name, value in _json_fields(obj, type_key, start):
+            event.check_name(name, start)
+            event.add(name, value, python_type(value, start), None, start)
         return event
+
+
+def _json_fields(obj: dict[str, Any], type_key: str, pos: int) -> Iterator[tuple[str, Any]]:
+    """An event object's fields: its own, or those of its `"data"` envelope (Varpulis's
+    `{"event_type": "T", "data": {...}, "timestamp": ...}`) beside any other top-level ones."""
+    data = obj.get("data")
+    for name, value in obj.items():
+        if name == type_key or name in _TIME_KEYS:
+            continue
+        if name == "data" and isinstance(data, dict):
+            for inner, inner_value in data.items():
+                if inner in obj and inner != "data":
+                    raise BadLine(pos, f'field "{inner}" is both in "data" and beside it')
+                yield inner, inner_value
+        else:
+            yield name, value
 
 
 _VALUE_READERS: dict[str, Callable[[LineParser], tuple[object, pa.DataType, Kind | None]]] = {
@@ -321,7 +339,11 @@ _VALUE_READERS: dict[str, Callable[[LineParser], tuple[object, pa.DataType, Kind
 
 
 def _json_time(stamp: object, pos: int) -> int:
-    """The event time of a JSON line's `_ts` / `timestamp` value."""
+    """The event time of a JSON line's `_ts` / `timestamp` value: whole milliseconds since
+    the Unix epoch, or an ISO-8601 date-time string (`"2026-02-04T10:30:00Z"`; without an
+    offset it is UTC)."""
+    if isinstance(stamp, str):
+        stamp = _iso_time(stamp, pos)
     if isinstance(stamp, float) and stamp.is_integer():
         stamp = int(stamp)
     if type(stamp) is not int:
@@ -334,6 +356,21 @@ def _json_time(stamp: object, pos: int) -> int:
 
 
 _TIME_HINT = "event times are milliseconds from 0 to 2**61"
+
+
+def _iso_time(text: str, pos: int) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        hint = 'an ISO-8601 date-time such as "2026-02-04T10:30:00Z", or milliseconds'
+        raise BadLine(pos, f'"_ts" / "timestamp" {text[:40]!r} is not a date-time', hint) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _time_out_of_range(pos: int, shown: str) -> BadLine:
