@@ -76,18 +76,6 @@ def compile_program(path: Path) -> Program:
     return program
 
 
-def _connector_notice(program: Program) -> None:
-    """`vbatch run` does not open connectors yet: say so, once, rather than wait in silence."""
-    bound = sorted({b.connector for s in program.streams for b in (*s.sources, *s.sinks)})
-    if bound:
-        names = ", ".join(f"`{n}`" for n in bound)
-        typer.echo(
-            f"vbatch run: warning: connectors are not opened yet ({names}): events are read "
-            "from the sources given on the command line, and `.to(...)` sends nothing",
-            err=True,
-        )
-
-
 def run_guarded(action: Callable[[], T]) -> T:
     """Run a command body; a VbatchError becomes its message on stderr and its exit code."""
     try:
@@ -629,8 +617,8 @@ def run(
     def body() -> None:
         _terminate_as_interrupt()  # until the run installs its own handlers, as in a replay
         checked = compile_program(file)
-        _connector_notice(checked)
         _prestart_workers(checked, contexts)
+        from vbatch.app.connectors import reads_brokers
         from vbatch.app.live import LiveOptions, LiveRun
         from vbatch.io.live import SourceSpec
 
@@ -640,7 +628,8 @@ def run(
         tls = (tls_cert, tls_key)
         guard = _guard(endpoints, token, token_file, tls, max_connections, idle_timeout)
         metrics_at = _metrics_endpoint(metrics_host, metrics_port)
-        use_stdin = stdin if stdin is not None else (follow is None and not any(endpoints))
+        quiet = follow is None and not any(endpoints) and not reads_brokers(checked)
+        use_stdin = stdin if stdin is not None else quiet
         if follow is not None and not follow.is_file():
             raise InputError("no such file to follow", path=str(follow))
         inputs = {"the program": file} | ({"the followed file": follow} if follow else {})

@@ -27,6 +27,22 @@ class InputFigures:
     batches: int = 0
 
 
+@dataclass
+class ConnectorFigures:
+    """What one connector (a broker client) has done so far; written by its own threads."""
+
+    name: str
+    kind: str
+    received: int = 0  # messages read
+    received_bytes: int = 0
+    sent: int = 0  # rows published
+    send_failures: int = 0  # rows a sink could not hand to the broker
+    reconnects: int = 0
+    bad_records: int = 0  # messages that did not parse
+    redelivered: int = 0  # copies of messages already held, sent again after a reconnect
+    lag: int | None = None  # messages behind the newest, where the broker tells (Kafka)
+
+
 @dataclass(frozen=True)
 class LinkFigures:
     """A queue between two processes, as the metrics see it."""

@@ -14,7 +14,13 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from vbatch.figures import COORDINATOR_LABEL, InputFigures, LinkFigures, StreamCounters
+from vbatch.figures import (
+    COORDINATOR_LABEL,
+    ConnectorFigures,
+    InputFigures,
+    LinkFigures,
+    StreamCounters,
+)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -28,6 +34,7 @@ class MetricsSource:
     links: Callable[[], list[LinkFigures]] = lambda: []
     inputs: InputFigures = field(default_factory=InputFigures)
     heartbeats: Callable[[], dict[str, float]] = lambda: {}
+    connectors: Callable[[], list[ConnectorFigures]] = lambda: []
 
 
 class VbatchCollector(Collector):
@@ -53,6 +60,7 @@ class VbatchCollector(Collector):
         )
         yield from self._links()
         yield from self._inputs()
+        yield from self._connectors()
         ages = GaugeMetricFamily(
             "vbatch_worker_heartbeat_age_seconds",
             "Seconds since each worker process last showed a sign of life.",
@@ -96,6 +104,38 @@ class VbatchCollector(Collector):
             "vbatch_bad_records", "Malformed records reported or skipped.", value=inputs.bad_records
         )
         yield CounterMetricFamily("vbatch_batches", "Micro-batches run.", value=inputs.batches)
+
+    def _connectors(self) -> Iterator[Metric]:
+        connectors = self.source.connectors()
+        for name, text, attribute in _CONNECTOR_COUNTERS:
+            family = CounterMetricFamily(name, text, labels=["connector", "kind"])
+            for figures in connectors:
+                family.add_metric([figures.name, figures.kind], getattr(figures, attribute))
+            yield family
+        lag = GaugeMetricFamily(
+            "vbatch_connector_lag",
+            "Messages the broker holds beyond what the connector has read (Kafka consumers).",
+            labels=["connector", "kind"],
+        )
+        for figures in connectors:
+            if figures.lag is not None:
+                lag.add_metric([figures.name, figures.kind], figures.lag)
+        yield lag
+
+
+_CONNECTOR_COUNTERS = (
+    ("vbatch_connector_messages_received", "Messages each connector read.", "received"),
+    ("vbatch_connector_received_bytes", "Payload bytes each connector read.", "received_bytes"),
+    ("vbatch_connector_decode_errors", "Messages that did not parse.", "bad_records"),
+    ("vbatch_connector_rows_sent", "Output rows each connector published.", "sent"),
+    ("vbatch_connector_send_failures", "Rows a connector could not publish.", "send_failures"),
+    ("vbatch_connector_reconnects", "Times each connector connected again.", "reconnects"),
+    (
+        "vbatch_connector_redelivered",
+        "Copies of messages already held that a broker sent again (dropped).",
+        "redelivered",
+    ),
+)
 
 
 class Metrics:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vbatch.app.connectors import open_connectors
 from vbatch.app.sinks import OutputSink
 from vbatch.figures import InputFigures
 from vbatch.io.bad_records import BadRecord
@@ -76,6 +77,9 @@ class LiveRun:
         self.parser = EvtLineParser(options.read, "<stdin>")
         self.parser.on_skip = self._bad_line
         self.sources: list[LiveSource] = [open_source(spec) for spec in options.sources]
+        self.connectors = open_connectors(options.program, report)
+        self.sources += self.connectors.sources
+        self._by_origin = {f"{f.kind}:{f.name}": f for f in self.connectors.figures}
         self.ingest = Ingest(sources=sum(1 for s in self.sources if s.ends), report=report)
         self.batcher = MicroBatcher(
             self.ingest,
@@ -105,12 +109,14 @@ class LiveRun:
             self.metrics = self._metrics()
             for source in self.sources:
                 source.start(self.ingest)
-            for notice in self.options.notices:
+            for notice in (*self.options.notices, *self._unopened()):
                 self.report(notice)
+            self.connectors.start_sinks()
             self.sink = self._sink()
             with self.options.program.errors_point_here():
                 self.runner.run(self._counted(), self._deliver)
             self.sink.close()
+            self.batcher.processed(float("inf"))  # every event read is processed: acknowledge
         except BaseException:
             if self.sink is not None:
                 self.sink.abort()
@@ -121,6 +127,7 @@ class LiveRun:
             self.ingest.close()
             for source in self.sources:
                 source.stop()
+            self.connectors.close_sinks()
             if self.scrape is not None:
                 self.scrape.stop()
             self.runner.close()
@@ -143,11 +150,25 @@ class LiveRun:
     def _count_bad(self) -> None:
         self.summary.inputs.bad_records = self.refused + self.parser.stats.bad_records
 
+    def _unopened(self) -> list[str]:
+        return [
+            f"vbatch run: warning: connector `{name}` is not opened by `vbatch run` yet (only "
+            "mqtt, nats and kafka are): its `.from(...)` reads nothing and its `.to(...)` sends "
+            "nothing"
+            for name in self.connectors.unopened
+        ]
+
     def _bad_line(self, record: BadRecord) -> None:
+        figures = self._by_origin.get(record.path)
+        if figures is not None:
+            figures.bad_records += 1
         self.report(f"{record.path}:{record.line}:{record.column}: {record.reason} (skipped)")
 
     def _refused(self, item: Refused) -> None:
         self.refused += 1
+        figures = self._by_origin.get(item.origin)
+        if figures is not None:
+            figures.bad_records += 1
         self._count_bad()
         self.report(f"{item.origin}:{item.line}: {item.reason} (refused: {item.preview!r}...)")
 
@@ -157,6 +178,9 @@ class LiveRun:
         assert self.sink is not None
         self.sink.chunk(chunk, emitted)
         self.sink.writer.flush()
+        self.connectors.send(emitted)
+        if chunk is not None:
+            self.batcher.processed(chunk.first_seq + chunk.count)
         self.summary.outputs = self.sink.rows
         self.summary.inputs.batches += 1
         if chunk is not None and chunk.count:
@@ -176,6 +200,7 @@ class LiveRun:
             self.runner.links,
             self.summary.inputs,
             self.runner.heartbeat_ages,
+            lambda: self.connectors.figures,
         )
         metrics = Metrics(source)
         endpoint = Endpoint(self.options.metrics_host, self.options.metrics_port)

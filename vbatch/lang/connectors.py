@@ -66,6 +66,7 @@ KINDS: dict[str, ConnectorKind] = {
                 "batch_size",
                 "linger_ms",
                 "compression_type",
+                "message_timeout_ms",
                 "auto_offset_reset",
                 "security_protocol",
                 "sasl_mechanism",

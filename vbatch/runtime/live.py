@@ -8,6 +8,7 @@ passed, so the last session of a quiet user closes without a trailing event.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -90,7 +91,8 @@ class MicroBatcher:
     """Cuts what the ingest queue delivers into chunks and sweeps.
 
     `refused` hears of input refused at the door; `arrivals` maps each chunk's first seq
-    to when its first line arrived (for the latency metric).
+    to when its first line arrived (for the latency metric). The acknowledgements of the
+    lines in a chunk wait until `processed` says the run is past the chunk's last event.
     """
 
     def __init__(
@@ -111,6 +113,10 @@ class MicroBatcher:
         self.refused = refused
         self.clock = EventClock()
         self.arrivals: dict[int, float] = {}
+        self._dones: list[Callable[[], None]] = []  # of the chunk being formed
+        self._waiting_acks: collections.deque[tuple[int, list[Callable[[], None]]]] = (
+            collections.deque()
+        )
 
     def items(self) -> Iterator[InputChunk | Sweep]:
         """Chunks and sweeps until every source has ended (or the run was stopped)."""
@@ -149,6 +155,8 @@ class MicroBatcher:
             self.refused(item)
         elif isinstance(item, Lines):
             pending.append(item)
+            if item.done is not None:
+                self._dones.append(item.done)
             return item.data.count(b"\n")
         return 0
 
@@ -166,4 +174,13 @@ class MicroBatcher:
         chunk = merge_chunks(parts)
         self.clock.saw(chunk)
         self.arrivals[chunk.first_seq] = started
+        if self._dones:
+            self._waiting_acks.append((chunk.first_seq + chunk.count, self._dones))
+            self._dones = []
         return chunk
+
+    def processed(self, up_to_seq: float) -> None:
+        """Every event before `up_to_seq` is processed: acknowledge the lines they came from."""
+        while self._waiting_acks and self._waiting_acks[0][0] <= up_to_seq:
+            for done in self._waiting_acks.popleft()[1]:
+                done()

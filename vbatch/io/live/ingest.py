@@ -30,6 +30,7 @@ class Lines:
     first_line: int
     data: bytes
     arrived: float
+    done: Callable[[], None] | None = None  # called once the lines' events are processed
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,175 @@
+"""The program's connectors in a live run: which clients to open, and rows to send.
+
+`.from(C, topic: ...)` subscriptions become one live source per connector; `.to(C,
+topic: ...)` makes a sink that publishes the stream's output rows, one JSON object
+(`{"event_type": stream, ...}`) per message, after they are written to the run's output.
+MQTT, NATS and Kafka are opened; other kinds are checked by the language but not opened yet
+(`unopened` names them, so the run can say so).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+from vbatch.app.sinks import machine_columns
+from vbatch.errors import ConfigError
+from vbatch.figures import ConnectorFigures
+from vbatch.io.json_text import object_text, output_columns
+from vbatch.io.live import LiveSource
+from vbatch.io.live.subscriptions import ClientSpec, Publication, Subscription
+from vbatch.kernels.protocol import EmitKind
+from vbatch.lang.connectors import Binding, Connector, EnvValue
+from vbatch.lang.program import Program, SourceKind, Stream
+from vbatch.runtime.pipeline import Emitted
+
+OPENED_KINDS = ("mqtt", "nats", "kafka")
+_EXTRA_HINT = 'install the client with `pip install "vbatch[connectors]"`'
+
+
+class ConnectorSink(Protocol):
+    """Where `.to(...)` rows go."""
+
+    def start(self) -> None: ...
+    def publish(self, topic: str, qos: int, payloads: list[str]) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Connectors:
+    """Every connector a live run opens: sources for the ingest, sinks for the rows."""
+
+    sources: list[LiveSource] = field(default_factory=list)
+    sinks: dict[str, ConnectorSink] = field(default_factory=dict)
+    routes: dict[str, list[tuple[str, Publication]]] = field(default_factory=dict)
+    figures: list[ConnectorFigures] = field(default_factory=list)
+    unopened: tuple[str, ...] = ()
+
+    def start_sinks(self) -> None:
+        for sink in self.sinks.values():
+            sink.start()
+
+    def send(self, emitted: list[Emitted]) -> None:
+        """Publish the output rows of the streams that have a `.to(...)`."""
+        for item in emitted:
+            routes = self.routes.get(item.stream)
+            if not routes or item.kind is not EmitKind.OUTPUT or not item.batch.num_rows:
+                continue
+            payloads = row_messages(item.stream, item.batch)
+            for connector, publication in routes:
+                self.sinks[connector].publish(publication.topic, publication.qos, payloads)
+
+    def close_sinks(self) -> None:
+        for sink in self.sinks.values():
+            sink.close()
+
+
+def row_messages(stream: str, batch: pa.RecordBatch) -> list[str]:
+    """One JSON object per output row, typed by its stream: `{"event_type": "S", ...}`."""
+    columns = output_columns(machine_columns(batch))
+    kind = pa.repeat(pa.scalar(stream), batch.num_rows)
+    return object_text([("event_type", kind), *columns], batch.num_rows, tail="}").to_pylist()
+
+
+def reads_brokers(program: Program) -> bool:
+    """True when some stream reads a connector a live run opens (then standard input is
+    not read unless `--stdin` asks)."""
+    kinds = {c.name: c.kind for c in program.connectors}
+    return any(kinds[b.connector] in OPENED_KINDS for s in program.streams for b in s.sources)
+
+
+def open_connectors(program: Program, report: Callable[[str], None]) -> Connectors:
+    """The clients of every connector the program reads or writes (not connected yet)."""
+    declared = {c.name: c for c in program.connectors}
+    reads: dict[str, list[Subscription]] = {}
+    writes: dict[str, list[Publication]] = {}
+    for stream in program.streams:
+        for binding in stream.sources:
+            subscription = _subscription(stream, binding, declared[binding.connector])
+            reads.setdefault(binding.connector, []).append(subscription)
+        for binding in stream.sinks:
+            publication = _publication(stream, binding, declared[binding.connector])
+            writes.setdefault(binding.connector, []).append(publication)
+    opened = Connectors()
+    unopened = []
+    for name in sorted(set(reads) | set(writes)):
+        connector = declared[name]
+        if connector.kind not in OPENED_KINDS:
+            unopened.append(name)
+            continue
+        figures = ConnectorFigures(name, connector.kind)
+        opened.figures.append(figures)
+        spec = ClientSpec(
+            name,
+            connector.kind,
+            resolved(connector),
+            tuple(reads.get(name, ())),
+            tuple(writes.get(name, ())),
+            figures,
+            report,
+        )
+        source_type, sink_type = _clients(connector.kind)
+        if spec.subscriptions:
+            opened.sources.append(source_type(spec))
+        if spec.publications:
+            opened.sinks[name] = sink_type(spec)
+            for publication in spec.publications:
+                opened.routes.setdefault(publication.stream, []).append((name, publication))
+    opened.unopened = tuple(unopened)
+    return opened
+
+
+def resolved(connector: Connector) -> dict[str, object]:
+    """The connector's parameters, `env("NAME")` values read from the environment now."""
+    params: dict[str, object] = {}
+    for key, value in connector.params:
+        if isinstance(value, EnvValue):
+            if value.variable not in os.environ:
+                msg = (f"connector `{connector.name}`: environment variable "
+                       f"`{value.variable}` is not set (for `{key}:`)")  # fmt: skip
+                raise ConfigError(msg, hint=f"export {value.variable}=... before `vbatch run`")
+            value = os.environ[value.variable]
+        params[key] = value
+    return params
+
+
+def _qos(binding: Binding, connector: Connector) -> int:
+    value = dict(binding.params).get("qos", connector.param("qos") or 0)
+    if not isinstance(value, int) or value not in (0, 1, 2):
+        raise ConfigError(f"`qos` of `{binding.connector}` is 0, 1 or 2, got {value!r}")
+    return value
+
+
+def _subscription(stream: Stream, binding: Binding, connector: Connector) -> Subscription:
+    events = [i.name for i in stream.inputs if i.kind is SourceKind.EVENT]
+    event_type = events[0] if len(events) == 1 else None
+    return Subscription(binding.topic or "#", event_type, _qos(binding, connector))
+
+
+def _publication(stream: Stream, binding: Binding, connector: Connector) -> Publication:
+    topic = binding.topic or stream.name
+    return Publication(stream.name, topic, _qos(binding, connector))
+
+
+def _clients(
+    kind: str,
+) -> tuple[Callable[[ClientSpec], LiveSource], Callable[[ClientSpec], ConnectorSink]]:
+    try:
+        if kind == "mqtt":
+            from vbatch.io.live.mqtt import MqttSink, MqttSource
+
+            return MqttSource, MqttSink
+        if kind == "kafka":
+            from vbatch.io.live.kafka import KafkaSink, KafkaSource
+
+            return KafkaSource, KafkaSink
+        from vbatch.io.live.nats import NatsSink, NatsSource
+
+        return NatsSource, NatsSink
+    except ImportError as err:
+        msg = f"a `{kind}` connector needs the `{err.name}` package, which is not installed"
+        raise ConfigError(msg, hint=_EXTRA_HINT) from None

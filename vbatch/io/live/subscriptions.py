@@ -1,0 +1,53 @@
+"""What a connector reads and writes, as the live clients need it: resolved parameters,
+subscriptions (topic → event type) and the stream outputs a sink publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vbatch.figures import ConnectorFigures
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A `.from(C, topic: ...)`: the topic (MQTT filter, NATS subject) and the event type
+    its messages are when their payload does not say (None: the payload must)."""
+
+    topic: str
+    event_type: str | None
+    qos: int = 0
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A `.to(C, topic: ...)`: the stream whose output rows are sent, and where."""
+
+    stream: str
+    topic: str
+    qos: int = 0
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One connector as a live run opens it: parameters with `env(...)` values read."""
+
+    name: str
+    kind: str
+    params: dict[str, object]
+    subscriptions: tuple[Subscription, ...]
+    publications: tuple[Publication, ...]
+    figures: ConnectorFigures
+    report: Callable[[str], None]
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.params.get(key, default)
+        return None if value is None else str(value)
+
+    def number(self, key: str, default: int) -> int:
+        value = self.params.get(key, default)
+        return int(value) if isinstance(value, int | float) else int(str(value))
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.params.get(key, default)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
