@@ -33,16 +33,14 @@ from benchmarks.latency import percentile
 ROOT = Path(__file__).resolve().parents[1]
 THROUGHPUT = """\
 connector B = {connector}
-stream Readings = SensorReading.from(B, topic: "{topic}")
-stream Hot = Readings
+stream Hot = SensorReading.from(B, topic: "{topic}")
     .where(value > 90.0)
     .window(1s)
     .aggregate(n: count(), top: max(value))
 """
 LATENCY = """\
 connector B = {connector}
-stream Readings = SensorReading.from(B, topic: "{topic}")
-stream Echo = Readings
+stream Echo = SensorReading.from(B, topic: "{topic}")
     .where(value >= 0.0)
     .emit(n: n, sent: sent)
 """

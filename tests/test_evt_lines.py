@@ -225,3 +225,92 @@ def test_arrival_times_against_a_line_by_line_reference(case: tuple) -> None:
     blocks, arrivals, expected = case
     _, chunks = feed(blocks, arrivals=arrivals)
     assert [r["_ts"] for r in rows(chunks).get("A", [])] == expected
+
+
+# ---- JSON lines through learnt shapes --------------------------------------------------------
+
+JSON_STRINGS = st.text(alphabet=st.sampled_from(' ,:{}[]"\\/\t\n\x01é東😀ab'), max_size=6)
+JSON_VALUES = (
+    JSON_STRINGS
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+# Lines the exact parser refuses or reads its own way; a shape must never take them.
+JSON_ODDITIES = [
+    '{"event_type": "A", "x": NaN}',
+    '{"event_type": "A", "x": 01}',
+    '{"event_type": "A", "x": 1e999}',
+    '{"event_type": "A", "x": 99999999999999999999}',
+    '{"event_type": "A", "x": "a\x01b"}',
+    '{"event_type": "A", "x": "\\ud800"}',
+    '{"event_type": "A", "x": "\\q"}',
+    '{"event_type": "A", "x": 1, "x": 2}',
+    '{"event_type": "A", "_ts": -5, "x": 1}',
+    '{"event_type": "A", "_ts": 5.0, "x": 1}',
+    '{"event_type": "A", "x": 1} // comment',
+    '{"event_type": "A", "_seq": 1}',
+]
+
+
+@st.composite
+def json_blocks(draw: st.DrawFn) -> str:
+    """Many JSON lines of a few layouts (so shapes are learnt), values of every kind, awkward
+    strings, escapes written both ways, and lines a shape must leave to the exact parser."""
+    layouts = draw(
+        st.lists(
+            st.lists(st.sampled_from(["x", "y", "z", "_ts", "type"]), unique=True, max_size=4),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    lines = []
+    for _ in range(draw(st.integers(17, 60))):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(JSON_ODDITIES)))
+            continue
+        keys = draw(st.sampled_from(layouts))
+        obj: dict[str, Any] = {"event_type": draw(st.sampled_from(["A", "B"]))}
+        for key in keys:
+            obj[key] = draw(st.integers(0, 10**12)) if key == "_ts" else draw(JSON_VALUES)
+        items = list(obj.items())
+        if draw(st.booleans()):
+            items.reverse()
+        separators = draw(st.sampled_from([(", ", ": "), (",", ":"), (" , ", " : ")]))
+        lines.append(
+            json.dumps(dict(items), ensure_ascii=draw(st.booleans()), separators=separators)
+        )
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_blocks())
+def test_json_lines_read_by_shapes_are_read_as_the_exact_parser_reads_them(text: str) -> None:
+    import vbatch.io.evt.parse as parse
+
+    def outcome() -> tuple[Any, list[tuple[int, str]], int]:
+        bad: list[tuple[int, str]] = []
+        parser = EvtLineParser(ReadOptions(on_error=ErrorPolicy.SKIP), source_name="live")
+        parser.on_skip = lambda record: bad.append((record.line, record.reason))
+        chunk = parser.parse(text.encode(), first_line=1)
+        return rows([chunk]), bad, parser.slow_events
+
+    by_shapes, bad, slow = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parse, "SMALL_BLOCK_LINES", 10**9)  # every line through the exact parser
+        exact, exact_bad, _ = outcome()
+    assert by_shapes == exact
+    assert bad == exact_bad
+    lines = sum(1 for line in text.splitlines() if line.strip())
+    assert slow < lines or lines == len(exact_bad)  # shapes took some lines
+
+
+def test_json_messages_of_one_layout_take_the_fast_path() -> None:
+    text = "".join(
+        json.dumps({"event_type": "S", "id": f"s{i}", "v": i + 0.5, "ok": True, "_ts": i}) + "\n"
+        for i in range(3000)
+    )
+    parser, chunks = feed([text])
+    assert sum(chunk.count for chunk in chunks) == 3000 and parser.slow_events <= 1

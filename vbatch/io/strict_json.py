@@ -79,37 +79,36 @@ def _check_nesting(text: str) -> None:
 
 
 class _Hooks:
-    """json.loads hooks that refuse what vbatch does not read; they are called in text order."""
+    """json.loads hooks that refuse what vbatch does not read.
+
+    Values pass without any search of the text; only a refused value is looked for, to
+    say where it stands: its first occurrence in a value position (an earlier occurrence
+    of the same token would have been refused first).
+    """
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._cursor = 0
 
     def _find(self, token: str) -> int:
-        """Where the value `token` stands, searching on from the last value found."""
-        match = re.compile(r"[\[:,]\s*(" + re.escape(token) + ")").search(self._text, self._cursor)
-        if match is None:
-            return self._cursor
-        self._cursor = match.end(1)
-        return match.start(1)
+        """Where the value `token` first stands in the text (0 when it cannot be told)."""
+        match = re.compile(r"[\[:,]\s*(" + re.escape(token) + ")").search(self._text)
+        return 0 if match is None else match.start(1)
 
     def constant(self, token: str) -> float:
         raise JsonProblem(f"{token.lstrip('-')} is not a JSON number", self._find(token))
 
     def integer(self, token: str) -> int:
-        at = self._find(token)
-        if len(token.lstrip("-")) > _DIGITS_64 or not -(2**63) <= int(token) < 2**63:
+        if len(token.lstrip("-")) > _DIGITS_64 or not -(2**63) <= (value := int(token)) < 2**63:
             shown = token if len(token) <= 24 else token[:20] + "…"
             hint = "write it as a float (e.g. 1.0e20) or as a string"
-            raise JsonProblem(f"integer {shown} does not fit in 64 bits", at, hint)
-        return int(token)
+            raise JsonProblem(f"integer {shown} does not fit in 64 bits", self._find(token), hint)
+        return value
 
     def number(self, token: str) -> float:
-        at = self._find(token)
         value = float(token)
         if not math.isfinite(value):
             shown = token if len(token) <= 24 else token[:20] + "…"
-            raise JsonProblem(f"number {shown} is too large for a float", at)
+            raise JsonProblem(f"number {shown} is too large for a float", self._find(token))
         return value
 
     def object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:

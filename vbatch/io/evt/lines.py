@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from vbatch.io import strict_json
-from vbatch.io.evt.shapes import Shape
+from vbatch.io.evt.shapes import JSON_TIME, JSON_TYPE, Shape
 from vbatch.io.evt.values import (
     UNIT_HINT,
     UNIT_MS,
@@ -42,6 +42,7 @@ class Event:
     types: list[pa.DataType] = field(default_factory=list)
     kinds: list[Kind | None] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
+    json_keys: tuple[tuple[str, Kind | str], ...] | None = None  # a JSON line's, if learnable
     _seen: set[str] = field(default_factory=set, repr=False)
 
     def check_name(self, name: str, pos: int) -> None:
@@ -65,7 +66,8 @@ class Event:
         if not self.learnable or None in self.kinds or len(self.names) > MAX_SHAPE_FIELDS:
             return None
         fields = tuple(zip(self.names, self.kinds, strict=True))
-        return Shape(self.event_type, self.time is not None, fields)  # type: ignore[arg-type]
+        timed = self.time is not None
+        return Shape(self.event_type, timed, fields, self.json_keys)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -306,11 +308,52 @@ class LineParser:
         if not isinstance(event_type, str) or not event_type:
             raise BadLine(start, 'a JSON event needs an "event_type" string')
         stamp = next((obj[key] for key in _TIME_KEYS if obj.get(key) is not None), None)
-        event = Event(event_type, time if stamp is None else _json_time(stamp, start), False)
+        keys = _json_layout(obj, type_key, event_type) if time is None else None
+        event = Event(
+            event_type, time if stamp is None else _json_time(stamp, start), keys is not None
+        )
+        kinds = iter(kind for _, kind in keys or () if isinstance(kind, Kind))
         for name, value in _json_fields(obj, type_key, start):
             event.check_name(name, start)
-            event.add(name, value, python_type(value, start), None, start)
+            event.add(name, value, python_type(value, start), next(kinds, None), start)
+        event.json_keys = keys
         return event
+
+
+_JSON_KINDS: dict[type, Kind] = {
+    str: Kind.JSON_STRING,
+    int: Kind.INT,
+    float: Kind.FLOAT,
+    bool: Kind.BOOL,
+    type(None): Kind.NULL,
+}
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _json_layout(
+    obj: dict[str, Any], type_key: str, event_type: str
+) -> tuple[tuple[str, Kind | str], ...] | None:
+    """The keys of a JSON event in order, each with its role, when a shape can match lines
+    written like it: plain names, flat values, at most one time key holding whole
+    milliseconds. None otherwise (the line is still read, by the exact parser)."""
+    if not _PLAIN_NAME.match(event_type) or sum(key in obj for key in _TIME_KEYS) > 1:
+        return None
+    keys: list[tuple[str, Kind | str]] = []
+    for key, value in obj.items():
+        if not _PLAIN_NAME.match(key):
+            return None
+        if key == type_key:
+            keys.append((key, JSON_TYPE))
+        elif key in _TIME_KEYS:
+            if type(value) is not int:
+                return None
+            keys.append((key, JSON_TIME))
+        else:
+            kind = _JSON_KINDS.get(type(value))
+            if kind is None:
+                return None
+            keys.append((key, kind))
+    return tuple(keys)
 
 
 def _json_fields(obj: dict[str, Any], type_key: str, pos: int) -> Iterator[tuple[str, Any]]:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vbatch.io import strict_json
 from vbatch.io.evt.values import UNIT_MS, BadLine, Kind, unescape
 from vbatch.io.source import MAX_TIME_MS
 
@@ -28,6 +29,14 @@ _KIND_PATTERN = {
     Kind.BOOL: r"(?P<{g}>true|false)",
     Kind.NULL: r"(?P<{g}>null)",
 }
+_JSON_PATTERN = {
+    Kind.JSON_STRING: r'"(?P<{g}>(?:[^"\\\x00-\x1f]|\\.)*)"',
+    Kind.INT: r"(?P<{g}>-?(?:0|[1-9]\d{0,17}))",
+    Kind.FLOAT: r"(?P<{g}>-?(?:0|[1-9]\d*)(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+))",
+    Kind.BOOL: r"(?P<{g}>true|false)",
+    Kind.NULL: r"(?P<{g}>null)",
+}
+JSON_TYPE, JSON_TIME = "type", "time"  # roles of a JSON shape's keys besides its fields
 _W = r"[ \t]*"
 # A loose time token keeps the line regex one-pass (twice as fast); _times checks it strictly.
 _TIME_PATTERN = r"@(?P<t>\d[\d.dhms]*)[ \t]+"
@@ -39,11 +48,17 @@ _UNIT_FACTORS = np.array(list(UNIT_MS.values()), dtype=np.int64)
 
 @dataclass(frozen=True)
 class Shape:
-    """How the lines of one event type are written: time prefix or not, fields and value forms."""
+    """How the lines of one event type are written: time prefix or not, fields and value forms.
+
+    A JSON shape (`json` set) is an object's keys in order, each a field's kind, JSON_TYPE
+    (the key naming the event type) or JSON_TIME (the key holding the time in milliseconds,
+    which makes the shape `timed`).
+    """
 
     event_type: str
     timed: bool
     fields: tuple[tuple[str, Kind], ...]
+    json: tuple[tuple[str, Kind | str], ...] | None = None
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -53,12 +68,28 @@ class Shape:
     @cached_property
     def regex(self) -> str:
         """An anchored RE2 regex matching exactly the valid lines of this shape."""
+        if self.json is not None:
+            return self._json_regex(self.json)
         values = [
             f"{name}{_W}:{_W}" + _KIND_PATTERN[kind].replace("{g}", f"f{i}")
             for i, (name, kind) in enumerate(self.fields)
         ]
         head = "^" + _W + (_TIME_PATTERN if self.timed else "")
         return head + self.event_type + _W + r"\{" + _W + f"{_W},{_W}".join(values) + _LINE_END
+
+    def _json_regex(self, keys: tuple[tuple[str, Kind | str], ...]) -> str:
+        """Keys and names are plain identifiers (a JSON shape is learnt only then)."""
+        values, field = [], 0
+        for key, role in keys:
+            if role == JSON_TYPE:
+                value = f'"{self.event_type}"'
+            elif role == JSON_TIME:
+                value = r"(?P<t>\d{1,19})"
+            else:
+                value = _JSON_PATTERN[role].replace("{g}", f"f{field}")  # type: ignore[index]
+                field += 1
+            values.append(f'"{key}"{_W}:{_W}{value}')
+        return "^" + _W + r"\{" + _W + f"{_W},{_W}".join(values) + _W + r"\}[ \t]*\r?\n?$"
 
 
 class ShapeBook:
@@ -202,6 +233,24 @@ def _strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return pc.replace_with_mask(raw, escaped, pa.array(decoded, pa.string())), ok
 
 
+def _json_strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """Captured JSON string bodies decoded as JSON decodes them; rows that JSON refuses (a
+    bad escape, a lone surrogate) are not ok. Only bodies holding a backslash are decoded."""
+    escaped = pc.match_substring(raw, "\\")
+    if not pc.any(escaped).as_py():
+        return raw, None
+    ok = np.ones(len(raw), dtype=bool)
+    decoded = []
+    rows = np.flatnonzero(escaped.to_numpy(zero_copy_only=False))
+    for row, body in zip(rows, raw.filter(escaped).to_pylist(), strict=True):
+        try:
+            decoded.append(strict_json.loads(f'"{body}"'))
+        except strict_json.JsonProblem:
+            decoded.append("")
+            ok[row] = False
+    return pc.replace_with_mask(raw, escaped, pa.array(decoded, pa.string())), ok
+
+
 def _verbatim(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return text, None
 
@@ -215,10 +264,11 @@ def _floats(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return values, finite.to_numpy(zero_copy_only=False)
 
 
-_STRING_KINDS = (Kind.DQ_STRING, Kind.SQ_STRING)
+_STRING_KINDS = (Kind.DQ_STRING, Kind.SQ_STRING, Kind.JSON_STRING)
 _KIND_COLUMN: dict[Kind, Callable[[pa.Array], tuple[pa.Array, np.ndarray | None]]] = {
     Kind.DQ_STRING: _strings,
     Kind.SQ_STRING: _strings,
+    Kind.JSON_STRING: _json_strings,
     Kind.INT: lambda text: (pc.cast(text, pa.int64()), None),
     Kind.FLOAT: _floats,
     Kind.BOOL: lambda text: (pc.equal(text, "true"), None),

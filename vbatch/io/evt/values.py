@@ -33,6 +33,7 @@ class Kind(Enum):
     FLOAT = "float"
     BOOL = "bool"
     NULL = "null"
+    JSON_STRING = "json"  # a string in a JSON line: JSON's escapes, no raw control characters
 
 
 _VPL_TYPE_NAMES = {pa.int64(): "int", pa.float64(): "float", pa.string(): "str", pa.bool_(): "bool"}
