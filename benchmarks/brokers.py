@@ -99,6 +99,7 @@ class Mosquitto(Broker):
             "persistence true\n"
             f"persistence_location {self.folder}/\n"
             "max_queued_messages 0\n"  # a persistent session's queue is not capped
+            "queue_qos0_messages true\n"  # and holds QoS 0 messages too
         )
         return [_program("mosquitto"), "-c", str(config)]
 

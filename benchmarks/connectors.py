@@ -10,6 +10,10 @@ measures, for MQTT at QoS 0 and for core NATS:
   them; events/s is the count the run processed (its closing line) over the time from the
   first message published to the run's last output row (the run stops when the
   publisher's last message, a `Stop` event, has been processed);
+- the run's own rate, with the broker holding the messages before the run starts (an
+  MQTT persistent session, a NATS JetStream durable consumer), so that no publisher
+  competes with it for the two cores: events over the time from the run's start to its
+  last output row, less its start-up (the time it took to subscribe on its first start);
 - latency at a steady 10,000 events/s: each message carries the time it was sent; the
   program emits it back; p50 and p99 of sent → output line read.
 """
@@ -168,6 +172,47 @@ def throughput(kind: str, broker: Broker, count: int, folder: Path) -> tuple[flo
     return (events - 1) / elapsed, events - 1
 
 
+def drain(kind: str, broker: Broker, count: int, folder: Path) -> float:
+    """Events/s of a run reading `count` messages the broker held for it."""
+    program = folder / f"{kind}-drain.vpl"
+    if kind == "mqtt":
+        connector = (
+            f'mqtt(host: "127.0.0.1", port: {broker.port}, client_id: "vbatch-bench", '
+            "clean_session: false, qos: 0)"
+        )
+        topic = "sensors/#"
+    else:
+        connector = f'nats(servers: "{broker.url}", jetstream: true, durable: "bench")'  # type: ignore[attr-defined]
+        topic = "sensors.>"
+        asyncio.run(_add_stream(broker.url))  # type: ignore[attr-defined]
+    program.write_text(THROUGHPUT.format(connector=connector, topic=topic))
+    started = time.perf_counter()
+    run = start_run(program)  # subscribes (MQTT: the session is made), then stops
+    startup = time.perf_counter() - started
+    run.send_signal(2)
+    run.communicate(timeout=60)
+    publisher(kind, broker, count, None).wait(300)
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "vbatch", "run", "--file", str(program), "--linger", "1"]
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert run.stdout is not None
+    for line in run.stdout:
+        if b'"Stopped"' in line:
+            break
+    elapsed = time.perf_counter() - started - startup
+    run.send_signal(2)
+    run.communicate(timeout=60)
+    return count / elapsed
+
+
+async def _add_stream(url: str) -> None:
+    import nats
+
+    client = await nats.connect(url)
+    await client.jetstream().add_stream(name="SENSORS", subjects=["sensors.>"])
+    await client.close()
+
+
 def latency(kind: str, broker: Broker, rate: int, seconds: float, folder: Path) -> list[float]:
     """Milliseconds from each message's publication to its output line, at `rate` a second."""
     program = folder / f"{kind}-latency.vpl"
@@ -206,14 +251,19 @@ def main() -> None:
             try:
                 rate, events = throughput(kind, broker, args.events, folder)
                 lat = latency(kind, broker, args.rate, args.seconds, folder)
+                held = drain(kind, broker, args.events, folder)
             finally:
                 broker.stop()
             print(
-                f"{kind}: {events:,} of {args.events:,} events at {rate / 1e3:.1f}K events/s; "
-                f"at {args.rate:,}/s: p50 {percentile(lat, 50):.1f} ms, "
-                f"p99 {percentile(lat, 99):.1f} ms ({len(lat):,} events)",
+                f"{kind}: published and processed: {events:,} of {args.events:,} events at "
+                f"{rate / 1e3:.1f}K events/s; held by the broker ({_HELD[kind]}): "
+                f"{held / 1e3:.1f}K events/s; at {args.rate:,}/s: p50 {percentile(lat, 50):.1f} "
+                f"ms, p99 {percentile(lat, 99):.1f} ms ({len(lat):,} events)",
                 flush=True,
             )
+
+
+_HELD = {"mqtt": "persistent session", "nats": "JetStream"}
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ class MessageLines:
                 while len(self._waiting) >= MAX_WAITING and not self._stopped.is_set():
                     self._room.wait(PUMP_POLL_SECONDS)
         self._waiting.append((line, token))
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     def stop(self) -> None:
         """Stop pumping (what is still waiting is not read)."""
