@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from live_run import counted, free_port, launch
+from test_golden import run_vbatch
 
 from benchmarks.brokers import Broker, BrokerMissing, Mosquitto, NatsServer
 
@@ -209,6 +210,30 @@ def test_mqtt_readings_in_alerts_out_and_a_bad_payload_skipped(
     assert counted(out) == 202
     assert "mqtt:Broker:101:" in text and "(skipped)" in text
     assert "202 events in" in text and "1 bad record" in text
+
+
+def test_simulate_with_sinks_publishes_the_replayed_alerts(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    events = readings(300)
+    evt = tmp_path / "readings.evt"
+    evt.write_text(
+        "".join(
+            f'@{e["_ts"]} SensorReading {{ sensor_id: "{e["sensor_id"]}", value: {e["value"]} }}\n'
+            for e in events
+        )
+    )
+    peer = MqttPeer(mosquitto)
+    program = str(mqtt_program(tmp_path, mosquitto, client_id="vbatch-replay"))
+    command = ["simulate", "-p", program, "-e", str(evt), "--immediate", "--quiet"]
+    quiet = run_vbatch(*command)  # without --sinks, `.to(...)` sends nothing
+    assert quiet.returncode == 0, quiet.stderr
+    loud = run_vbatch(*command, "--sinks")
+    assert loud.returncode == 0, loud.stderr
+    wait_until(lambda: len(peer.alerts()) >= len(hot(events)), "the alerts")
+    time.sleep(0.3)  # nothing more arrives
+    peer.close()
+    assert peer.alerts() == hot(events)
 
 
 def test_mqtt_broker_restarted_mid_run_loses_nothing_at_qos_1(

@@ -322,6 +322,14 @@ def simulate(
     contexts: ContextsOption = True,
     channel_capacity: CapacityOption = None,
     stall_timeout: StallOption = 30.0,
+    sinks: Annotated[
+        bool,
+        typer.Option(
+            "--sinks",
+            help="Also publish the rows of streams with .to(...) to their connectors "
+            "(MQTT, NATS, Kafka), as a live run does.",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded events through a program and print what every stream produces.
 
@@ -357,6 +365,7 @@ def simulate(
             capacity=channel_capacity,
             stall_seconds=stall_timeout,
             progress=sys.stderr if sys.stderr.isatty() else None,
+            connector_sinks=sinks,
         )
         summary = run_simulate(options, _write_stdout)
         if summary.bad_records and dead is not None:

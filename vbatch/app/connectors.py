@@ -67,6 +67,19 @@ class Connectors:
         for sink in self.sinks.values():
             sink.close()
 
+    def notices(self) -> list[str]:
+        """A warning for each connector the program uses that is not opened."""
+        return [
+            f"vbatch run: warning: connector `{name}` is not opened by vbatch yet (only mqtt, "
+            "nats and kafka are): its `.from(...)` reads nothing and its `.to(...)` sends "
+            "nothing"
+            for name in self.unopened
+        ]
+
+    def chunk(self, chunk: object, emitted: list[Emitted]) -> None:
+        """A replay's sink (`vbatch simulate --sinks`): publish what each chunk emitted."""
+        self.send(emitted)
+
 
 def row_messages(stream: str, batch: pa.RecordBatch) -> list[str]:
     """One JSON object per output row, typed by its stream: `{"event_type": "S", ...}`."""
@@ -82,13 +95,16 @@ def reads_brokers(program: Program) -> bool:
     return any(kinds[b.connector] in OPENED_KINDS for s in program.streams for b in s.sources)
 
 
-def open_connectors(program: Program, report: Callable[[str], None]) -> Connectors:
-    """The clients of every connector the program reads or writes (not connected yet)."""
+def open_connectors(
+    program: Program, report: Callable[[str], None], *, sources: bool = True
+) -> Connectors:
+    """The clients of every connector the program reads (unless not `sources`) or writes
+    (not connected yet)."""
     declared = {c.name: c for c in program.connectors}
     reads: dict[str, list[Subscription]] = {}
     writes: dict[str, list[Publication]] = {}
     for stream in program.streams:
-        for binding in stream.sources:
+        for binding in stream.sources if sources else ():
             subscription = _subscription(stream, binding, declared[binding.connector])
             reads.setdefault(binding.connector, []).append(subscription)
         for binding in stream.sinks:

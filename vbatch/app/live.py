@@ -109,7 +109,7 @@ class LiveRun:
             self.metrics = self._metrics()
             for source in self.sources:
                 source.start(self.ingest)
-            for notice in (*self.options.notices, *self._unopened()):
+            for notice in (*self.options.notices, *self.connectors.notices()):
                 self.report(notice)
             self.connectors.start_sinks()
             self.sink = self._sink()
@@ -149,14 +149,6 @@ class LiveRun:
 
     def _count_bad(self) -> None:
         self.summary.inputs.bad_records = self.refused + self.parser.stats.bad_records
-
-    def _unopened(self) -> list[str]:
-        return [
-            f"vbatch run: warning: connector `{name}` is not opened by `vbatch run` yet (only "
-            "mqtt, nats and kafka are): its `.from(...)` reads nothing and its `.to(...)` sends "
-            "nothing"
-            for name in self.connectors.unopened
-        ]
 
     def _bad_line(self, record: BadRecord) -> None:
         figures = self._by_origin.get(record.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,6 +44,7 @@ class SimulateOptions:
     capacity: int | None = None
     stall_seconds: float = STALL_SECONDS
     progress: TextIO | None = None  # a terminal for the progress line of a long replay
+    connector_sinks: bool = False  # publish `.to(...)` rows to their connectors (--sinks)
 
 
 def placed(program: Program, *, contexts: bool, trace: TraceOptions) -> PhysicalPlan:
@@ -94,6 +96,14 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     if options.output is not None:
         output = OutputSink(plan, open_writer(options.output_format, options.output))
         sinks.append(output)
+    connectors = None
+    if options.connector_sinks:
+        from vbatch.app.connectors import open_connectors
+
+        connectors = open_connectors(program, _warn, sources=False)
+        sinks.append(connectors)
+        for notice in connectors.notices():
+            _warn(notice)
     layout = workers_read(
         physical, options.events, options.read, paced=not options.immediate, traced=options.verbose
     )
@@ -108,6 +118,8 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     console.start(len(program.contexts))
     simulation = Simulation(physical, runner, sinks, pacing, len(program.contexts))
     try:
+        if connectors is not None:
+            connectors.start_sinks()
         with program.errors_point_here():
             summary = simulation.run(reader)
     except BaseException:
@@ -116,6 +128,8 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
         raise
     finally:
         runner.close()
+        if connectors is not None:
+            connectors.close_sinks()
         if progress is not None:
             progress.close()
     if output is not None:
@@ -123,3 +137,7 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     summary = replace(summary, bad_records=reader.stats.bad_records)
     console.finish(summary)
     return summary
+
+
+def _warn(message: str) -> None:
+    print(message.replace("vbatch run:", "vbatch simulate:", 1), file=sys.stderr, flush=True)
