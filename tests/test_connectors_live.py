@@ -212,6 +212,29 @@ def test_mqtt_readings_in_alerts_out_and_a_bad_payload_skipped(
     assert "202 events in" in text and "1 bad record" in text
 
 
+def test_the_deprecated_config_block_reads_its_input_topic_and_writes_its_output_topic(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    path = tmp_path / "legacy.vpl"
+    path.write_text(
+        f'config mqtt {{ broker: "127.0.0.1", port: {mosquitto.port}, '
+        'input_topic: "events/#", output_topic: "alerts/legacy" }\n'
+        "stream Hot = SensorReading.where(value > 30).emit(sensor_id, value)\n"
+    )
+    run = launch(path)
+    pipes = Pipes(run)
+    pipes.wait_for("subscribed to events/#")
+    peer = MqttPeer(mosquitto)
+    events = readings(100)
+    typed = [{"event_type": "SensorReading", **e} for e in events]
+    peer.publish(as_payloads(typed), topic="events/room2")
+    wait_until(lambda: len(peer.alerts()) >= len(hot(events)), "the alerts")
+    _, err = finish(run, pipes)
+    peer.close()
+    assert peer.alerts() == hot(events)
+    assert "deprecated" in err
+
+
 def test_simulate_with_sinks_publishes_the_replayed_alerts(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:

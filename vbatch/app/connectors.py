@@ -4,7 +4,9 @@
 topic: ...)` makes a sink that publishes the stream's output rows, one JSON object
 (`{"event_type": stream, ...}`) per message, after they are written to the run's output.
 MQTT, NATS and Kafka are opened; other kinds are checked by the language but not opened yet
-(`unopened` names them, so the run can say so).
+(`unopened` names them, so the run can say so). The deprecated `config mqtt { ... }` block
+reads its `input_topic` (each message typed by its payload) and publishes the rows of every
+stream with an `.emit(...)` to its `output_topic`, as Varpulis did.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from vbatch.io.json_text import object_text, output_columns
 from vbatch.io.live import LiveSource
 from vbatch.io.live.subscriptions import ClientSpec, Publication, Subscription
 from vbatch.kernels.protocol import EmitKind
+from vbatch.lang import ast
 from vbatch.lang.connectors import Binding, Connector, EnvValue
 from vbatch.lang.program import Program, SourceKind, Stream
 from vbatch.runtime.pipeline import Emitted
@@ -92,7 +95,9 @@ def reads_brokers(program: Program) -> bool:
     """True when some stream reads a connector a live run opens (then standard input is
     not read unless `--stdin` asks)."""
     kinds = {c.name: c.kind for c in program.connectors}
-    return any(kinds[b.connector] in OPENED_KINDS for s in program.streams for b in s.sources)
+    legacy = any(c.param("input_topic") is not None for c in program.connectors)
+    bound = any(kinds[b.connector] in OPENED_KINDS for s in program.streams for b in s.sources)
+    return legacy or bound
 
 
 def open_connectors(
@@ -110,6 +115,18 @@ def open_connectors(
         for binding in stream.sinks:
             publication = _publication(stream, binding, declared[binding.connector])
             writes.setdefault(binding.connector, []).append(publication)
+    for connector in program.connectors:  # the deprecated `config mqtt { ... }` block
+        input_topic, output_topic = connector.param("input_topic"), connector.param("output_topic")
+        if input_topic is not None and sources:
+            subscription = Subscription(str(input_topic), None, _qos(None, connector))
+            reads.setdefault(connector.name, []).append(subscription)
+        if output_topic is not None:
+            publications = [
+                Publication(stream.name, str(output_topic), _qos(None, connector))
+                for stream in program.streams
+                if any(isinstance(op, ast.EmitOp) for op in stream.operations)
+            ]
+            writes.setdefault(connector.name, []).extend(publications)
     opened = Connectors()
     unopened = []
     for name in sorted(set(reads) | set(writes)):
@@ -153,10 +170,11 @@ def resolved(connector: Connector) -> dict[str, object]:
     return params
 
 
-def _qos(binding: Binding, connector: Connector) -> int:
-    value = dict(binding.params).get("qos", connector.param("qos") or 0)
+def _qos(binding: Binding | None, connector: Connector) -> int:
+    params = dict(binding.params) if binding is not None else {}
+    value = params.get("qos", connector.param("qos") or 0)
     if not isinstance(value, int) or value not in (0, 1, 2):
-        raise ConfigError(f"`qos` of `{binding.connector}` is 0, 1 or 2, got {value!r}")
+        raise ConfigError(f"`qos` of `{connector.name}` is 0, 1 or 2, got {value!r}")
     return value
 
 
