@@ -100,6 +100,7 @@ class Mosquitto(Broker):
             f"persistence_location {self.folder}/\n"
             "max_queued_messages 0\n"  # a persistent session's queue is not capped
             "queue_qos0_messages true\n"  # and holds QoS 0 messages too
+            "set_tcp_nodelay true\n"  # messages leave at once (mosquitto's default waits)
         )
         return [_program("mosquitto"), "-c", str(config)]
 

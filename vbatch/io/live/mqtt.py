@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 from typing import Any
 
@@ -111,6 +112,11 @@ class _Connection:
         self.client.loop_start()
 
     def on_connected(self) -> None:
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # acknowledgements and published rows leave at once, not after Nagle's delay
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._ever:
             self.spec.figures.reconnects += 1
             self.spec.report(f"vbatch run: {self.label}: connected again")
