@@ -127,6 +127,51 @@ def test_random_sharded_programs_match_one_process(window, seed, batch_size, lat
     assert dict(sharded) == dict(local)
 
 
+@TWO_CORES
+@settings(max_examples=6, deadline=None)
+@given(WINDOWS, WINDOWS, st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+def test_leading_filters_pushed_into_the_readers_match_one_process(  # noqa: ANN001
+    tmp_path_factory, window, other, seed, late, unfiltered
+) -> None:
+    """Workers that read the input drop, right after decoding, the rows no stream of theirs
+    keeps (with the clock of all rows sent along): windows of every kind, late rows, two
+    streams of one context filtering differently, and a context where one stream does not
+    filter (nothing is dropped there) give exactly what one process gives."""
+    folder = tmp_path_factory.mktemp("prefilter")
+    extra = (
+        "stream U = E .context(b) .partition_by(k) .window(3) .aggregate(n: count())" * unfiltered
+    )
+    program = vbatch.compile(
+        f"""
+        context a
+        context b
+        stream X = E .context(a) .where(k == "a" or v > 80)
+            .watermark(out_of_order: {300 if late else 0}ms)
+            .partition_by(k) .window({window})
+            .aggregate(k: k, n: count(), total: sum(v), last_v: last(v))
+        stream Y = E .context(a) .where(v < 10) .emit(k: k, v: v)
+        stream Z = E .context(b) .where(k == "b") .where(v > 0) .window({other})
+            .aggregate(n: count(), top: max(v))
+        {extra}
+        """
+    )
+    rng = random.Random(seed)
+    clock, rows = 0, {"_ts": [], "event_type": [], "k": [], "v": []}
+    for _ in range(3000):
+        clock += rng.choice([0, 100, 300, 700])
+        rows["_ts"].append(max(0, clock - (rng.choice([0, 0, 0, 500]) if late else 0)))
+        rows["event_type"].append("E")
+        rows["k"].append(rng.choice("abcdefg"))
+        rows["v"].append(rng.uniform(-50, 100))
+    path = folder / "e.parquet"
+    pq.write_table(pa.table(rows), path, row_group_size=rng.choice([100, 450, 1000]))
+    assert workers_read(program.physical, str(path), ReadOptions(), paced=False, traced=False)
+    pushed = program.simulate(path)
+    local = program.simulate(path, contexts=False)
+    assert dict(pushed) == dict(local)
+    assert pushed.summary.late_events == local.summary.late_events
+
+
 SLOW_SHARDS = """
 context s (cores: [0, 1])
 stream W = SensorReading .context(s) .partition_by(sensor_id) .window(1s)

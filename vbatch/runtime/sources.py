@@ -4,7 +4,10 @@ The input is cut into units (row groups). The workers whose streams read events 
 source workers) take turns: unit `u` is read by source worker `u % readers`, on a thread
 of its own, which decodes only the columns some stream uses and sends every source
 worker — itself included — the rows it reads: all rows of its event types, or, for one
-shard of a context with several cores, the rows whose key hashes to that shard. Each
+shard of a context with several cores, the rows whose key hashes to that shard; rows
+that the leading `.where` of every stream of a worker would drop are dropped right
+after decoding (with the clock of all rows sent along, so watermarks move as in one
+process). Each
 worker then runs the units in input order, so every stream sees exactly the rows, in
 exactly the order, it would see in one process. The coordinator reads nothing: it
 supervises, and puts the results back in order.
@@ -12,31 +15,50 @@ supervises, and puts the results back in order.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vbatch.errors import EngineError
 from vbatch.io.parquet import Unit, UnitReader
 from vbatch.io.source import EventBatch, InputChunk, ReadOptions
+from vbatch.kernels.expr import CompiledExpr, compile_expr
+from vbatch.kernels.filter import condition_mask
+from vbatch.plan.expr import PExpr
+from vbatch.plan.logical import Filter, StreamPlan
 from vbatch.plan.physical import PhysicalPlan, WorkerPlan
 from vbatch.runtime.shards import shard_of
 
 LOCAL_UNITS_AHEAD = 4  # units a reader may decode ahead of its own worker
 
 
+# Per event type, the leading `.where` conditions of each stream of a worker that reads it.
+Prefilters = tuple[tuple[str, tuple[tuple[PExpr, ...], ...]], ...]
+
+
 @dataclass(frozen=True)
 class Consumer:
-    """A source worker as the readers see it: which event rows it takes."""
+    """A source worker as the readers see it: which event rows it takes.
+
+    `prefilters` are the leading `.where` conditions of its streams, per event type: a
+    reader drops the rows no stream of the worker would keep, right after decoding, and
+    sends the clock of all the rows (`_ts`, `_seq`) with the ones it keeps, as for a shard,
+    so windows close exactly as in one process. The streams still run their own `.where`.
+    """
 
     worker: str
     event_types: tuple[str, ...]
     shard: int = 0
     shards: int = 1
     keys: tuple[str, ...] = ()
+    prefilters: Prefilters = ()
 
     def rows_of(self, event: EventBatch) -> pa.RecordBatch | None:
         """The rows of `event` this worker takes (None: none)."""
@@ -45,13 +67,35 @@ class Consumer:
         batch = event.batch
         if self.shards > 1:
             batch = batch.filter(pa.array(shard_of(batch, self.keys, self.shards) == self.shard))
-        return batch
+        kept = self._kept(event.event_type, batch)
+        return batch if kept is None else batch.filter(kept)
 
     def clock_of(self, event: EventBatch) -> pa.RecordBatch | None:
-        """A shard's clock of `event`: `_ts`, `_seq` of all its rows (None: not a shard)."""
-        if event.event_type not in self.event_types or self.shards == 1:
+        """The clock of `event` (`_ts`, `_seq` of all its rows) for a shard or a prefiltered
+        type; None when the worker takes all its rows."""
+        if event.event_type not in self.event_types:
+            return None
+        if self.shards == 1 and event.event_type not in self._conditions:
             return None
         return event.batch.select(["_ts", "_seq"])
+
+    @cached_property
+    def _conditions(self) -> dict[str, list[list[CompiledExpr]]]:
+        return {
+            t: [[compile_expr(c) for c in s] for s in streams] for t, streams in self.prefilters
+        }
+
+    def _kept(self, event_type: str, batch: pa.RecordBatch) -> pa.Array | None:
+        """Rows some stream's leading conditions keep (None: keep all). A condition that
+        cannot be evaluated here keeps every row: the stream then says what is wrong."""
+        streams = self._conditions.get(event_type)
+        if streams is None:
+            return None
+        try:
+            masks = [_all_of([condition_mask(c, batch) for c in s]) for s in streams]
+        except Exception:  # noqa: BLE001 - the stream's own filter reports it, located
+            return None
+        return functools.reduce(pc.or_, masks)
 
 
 @dataclass(frozen=True)
@@ -85,14 +129,43 @@ def source_layout(
 ) -> SourceLayout:
     """The layout for a plan whose event-reading streams all run in context workers."""
     sources = [w for w in physical.workers if w.event_types]
-    consumers = tuple(_consumer(w) for w in sources)
+    consumers = tuple(_consumer(physical, w) for w in sources)
     return SourceLayout(
         units, tuple(w.name for w in sources), consumers, _columns(physical, sources), options
     )
 
 
-def _consumer(worker: WorkerPlan) -> Consumer:
-    return Consumer(worker.name, worker.event_types, worker.shard, worker.shards, worker.shard_keys)
+def _consumer(physical: PhysicalPlan, worker: WorkerPlan) -> Consumer:
+    return Consumer(
+        worker.name,
+        worker.event_types,
+        worker.shard,
+        worker.shards,
+        worker.shard_keys,
+        _prefilters(physical, worker),
+    )
+
+
+def _prefilters(physical: PhysicalPlan, worker: WorkerPlan) -> Prefilters:
+    """For each event type every reading stream of `worker` starts filtering (a stream
+    with one input and leading `.where`s), their conditions."""
+    found = []
+    for event_type in worker.event_types:
+        readers = [physical.logical.stream(name) for name in worker.streams]
+        readers = [s for s in readers if s.reads(event_type)]
+        leading = [_leading_conditions(s) for s in readers]
+        if leading and all(leading) and not any(s.is_merge for s in readers):
+            found.append((event_type, tuple(leading)))
+    return tuple(found)
+
+
+def _leading_conditions(stream: StreamPlan) -> tuple[PExpr, ...]:
+    taken = itertools.takewhile(lambda op: isinstance(op, Filter), stream.operators)
+    return tuple(op.condition for op in taken if isinstance(op, Filter))
+
+
+def _all_of(masks: list[pa.Array]) -> pa.Array:
+    return functools.reduce(pc.and_, masks)
 
 
 def _columns(physical: PhysicalPlan, sources: list[WorkerPlan]) -> tuple[str, ...] | None:
