@@ -191,11 +191,23 @@ def throughput(kind: str, broker: Broker, count: int, folder: Path) -> tuple[flo
         if json.loads(line)["stream"] == "Stopped":
             break
     elapsed = time.perf_counter() - start
+    PEAKS[kind] = peak_mib(run.pid)
     run.send_signal(2)
     _, err = run.communicate(timeout=60)
     feeder.wait(60)
     events = int(err.rsplit(" events in", 1)[0].rsplit(" ", 1)[1])
     return (events - 1) / elapsed, events - 1
+
+
+PEAKS: dict[str, float] = {}
+
+
+def peak_mib(pid: int) -> float:
+    """The peak resident memory of a running process, in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def drain(kind: str, broker: Broker, count: int, folder: Path) -> float:
@@ -284,7 +296,8 @@ def main() -> None:
                 f"{kind}: published and processed: {events:,} of {args.events:,} events at "
                 f"{rate / 1e3:.1f}K events/s; held by the broker ({_HELD[kind]}): "
                 f"{held / 1e3:.1f}K events/s; at {args.rate:,}/s: p50 {percentile(lat, 50):.1f} "
-                f"ms, p99 {percentile(lat, 99):.1f} ms ({len(lat):,} events)",
+                f"ms, p99 {percentile(lat, 99):.1f} ms ({len(lat):,} events); peak RSS of the "
+                f"run {PEAKS[kind]:.0f} MiB",
                 flush=True,
             )
 
