@@ -215,9 +215,10 @@ def _unit_times(
     return total, ok & (total <= MAX_TIME_MS)
 
 
-def _strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
-    """Captured string bodies decoded; rows with a bad escape are not ok (the exact parser
-    reports them). Only the bodies holding a backslash are decoded one by one."""
+def _decoded(raw: pa.Array, decode: Callable[[str], str]) -> tuple[pa.Array, np.ndarray | None]:
+    """Captured string bodies decoded by `decode`; rows it refuses are not ok,
+    left to the exact parser, which says what is wrong. Only the bodies holding a backslash
+    are decoded, one by one."""
     escaped = pc.match_substring(raw, "\\")
     if not pc.any(escaped).as_py():
         return raw, None
@@ -226,29 +227,21 @@ def _strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     rows = np.flatnonzero(escaped.to_numpy(zero_copy_only=False))
     for row, body in zip(rows, raw.filter(escaped).to_pylist(), strict=True):
         try:
-            decoded.append(unescape(body, 0))
-        except BadLine:
+            decoded.append(decode(body))
+        except (BadLine, ValueError):  # a bad escape; JSON's refusals are ValueErrors
             decoded.append("")
             ok[row] = False
     return pc.replace_with_mask(raw, escaped, pa.array(decoded, pa.string())), ok
+
+
+def _strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """`.evt` string bodies (their escapes, as the exact parser reads them)."""
+    return _decoded(raw, lambda body: unescape(body, 0))
 
 
 def _json_strings(raw: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
-    """Captured JSON string bodies decoded as JSON decodes them; rows that JSON refuses (a
-    bad escape, a lone surrogate) are not ok. Only bodies holding a backslash are decoded."""
-    escaped = pc.match_substring(raw, "\\")
-    if not pc.any(escaped).as_py():
-        return raw, None
-    ok = np.ones(len(raw), dtype=bool)
-    decoded = []
-    rows = np.flatnonzero(escaped.to_numpy(zero_copy_only=False))
-    for row, body in zip(rows, raw.filter(escaped).to_pylist(), strict=True):
-        try:
-            decoded.append(strict_json.loads(f'"{body}"'))
-        except strict_json.JsonProblem:
-            decoded.append("")
-            ok[row] = False
-    return pc.replace_with_mask(raw, escaped, pa.array(decoded, pa.string())), ok
+    """JSON string bodies, decoded as JSON decodes them (a lone surrogate is refused)."""
+    return _decoded(raw, lambda body: strict_json.loads(f'"{body}"'))
 
 
 def _verbatim(text: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
