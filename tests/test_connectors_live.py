@@ -155,7 +155,16 @@ def mqtt_program(tmp_path: Path, broker: Mosquitto, client_id: str = "vbatch-tes
     return path
 
 
-class MqttPeer:
+class Peer:
+    """A test's own broker client: what it received on `alerts`."""
+
+    received: list[dict[str, object]]
+
+    def alerts(self) -> list[tuple[str, float]]:
+        return [(str(a["sensor_id"]), float(a["value"])) for a in self.received]  # type: ignore[arg-type]
+
+
+class MqttPeer(Peer):
     """The test's own MQTT client: publishes readings, collects what arrives on `alerts/#`."""
 
     def __init__(self, broker: Mosquitto) -> None:
@@ -173,9 +182,6 @@ class MqttPeer:
         infos = [self.client.publish(topic, payload, qos=1) for payload in payloads]
         for info in infos:
             info.wait_for_publish(WAIT)
-
-    def alerts(self) -> list[tuple[str, float]]:
-        return [(str(a["sensor_id"]), float(a["value"])) for a in self.received]  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.client.disconnect()
@@ -326,7 +332,7 @@ def nats_program(tmp_path: Path, server: NatsServer, options: str = "") -> Path:
     return path
 
 
-class NatsPeer:
+class NatsPeer(Peer):
     """The test's own NATS client on a loop of its own: publishes (to JetStream when asked)
     and collects what arrives on `alerts.>`."""
 
@@ -365,9 +371,6 @@ class NatsPeer:
                 await self.client.flush()
 
         self.call(send())
-
-    def alerts(self) -> list[tuple[str, float]]:
-        return [(str(a["sensor_id"]), float(a["value"])) for a in self.received]  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.call(self.client.close())
