@@ -3,10 +3,13 @@ connector program (`.from` reads the type from the file, `.to` sends nothing).""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from conftest import ROOT
 from test_golden import run_vbatch
 
-from vbatch.errors import CheckError
+from vbatch.errors import CheckError, VplSyntaxError
 from vbatch.lang import compile_text
 from vbatch.lang.connectors import EnvValue
 from vbatch.lang.parser import parse
@@ -172,3 +175,29 @@ def test_replay_of_a_connector_program_reads_the_file(tmp_path) -> None:  # noqa
         outputs.append(out.read_text())
     assert outputs[0] == outputs[1]
     assert '"stream":"High"' in outputs[0].replace(" ", "")
+
+
+REFERENCE = ROOT.parent / "shared" / "reference" / "varpulis"
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="the Varpulis reference is not beside the repo")
+def test_every_connector_program_of_the_reference_docs_checks_as_far_as_connectors_go() -> None:
+    """Each program of the Varpulis reference that declares a connector passes `check`, or
+    fails only on something other than connectors (sequences and `uuid()` today)."""
+    blocks = []
+    for page in sorted(REFERENCE.glob("*.md")):
+        text = page.read_text()
+        for found in re.finditer(r"```(?:varpulis|vpl)\n(.*?)```", text, re.S):
+            if re.search(r"^\s*connector\s", found.group(1), re.M):
+                blocks.append((f"{page.name}:{text[: found.start()].count(chr(10)) + 2}", found))
+    assert len(blocks) >= 20
+    passed = 0
+    for where, found in blocks:
+        try:
+            compile_text(found.group(1))
+        except (CheckError, VplSyntaxError) as err:
+            about = ("connector", "topic", ".from", ".to(", "config", "env(")
+            assert not any(word in err.message for word in about), (where, err.message)
+        else:
+            passed += 1
+    assert passed >= 19
