@@ -99,6 +99,7 @@ statements = st.one_of(
         st.none() | type_names,
         exprs,
     ),
+    st.builds(ast.Assignment, names, exprs),
     st.builds(ast.StreamDecl, names, names, st.lists(operations, max_size=6).map(tuple)),
 )
 

@@ -21,6 +21,22 @@ BAD_PROGRAMS = [
     ),
     ("strem X = Y", VplSyntaxError, 1, 1, "unknown statement `strem`", "did you mean `stream`?"),
     (
+        "x := 5\nstream S = T",
+        CheckError,
+        1,
+        1,
+        "`x` is not declared above",
+        "declare it first: `var x = ...`",
+    ),
+    (
+        "let a = 1\na := 2",
+        CheckError,
+        2,
+        1,
+        "`a` is a let: only a `var` takes a new value",
+        "declare it with `var a = ...`",
+    ),
+    (
         "stream X = Y .where(a = 1)",
         VplSyntaxError,
         1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from vbatch.api import compile as compile_program
@@ -67,3 +68,20 @@ def test_conditional_misuse_is_pinpointed(text: str, line: int, column: int, mes
     with pytest.raises(CheckError) as caught:
         plan_program(compile_text(text, "p.vpl"))  # as `vbatch check` does
     assert (caught.value.message, caught.value.line, caught.value.column) == (message, line, column)
+
+
+def test_a_var_takes_a_new_value_from_where_it_is_assigned() -> None:
+    """`name := expr` gives a `var` a new value, folded at check time, for the statements
+    below it (Varpulis's `11_variables.vpl`); it may follow an event block's fields."""
+    program = compile_program(
+        "event A:\n"
+        "    v: float\n"
+        "var threshold: float = 100.0\n"
+        "var half: float = threshold / 2.0\n"
+        "threshold := threshold * 1.1\n"
+        "stream S = A .where(v > threshold) .emit(v: v, t: threshold, h: half)\n"
+    )
+    table = pa.table({"event_type": ["A"] * 3, "_ts": [1, 2, 3], "v": [100.0, 105.0, 120.0]})
+    assert program.simulate(table)["S"].select(["v", "t", "h"]).to_pylist() == [
+        {"v": 120.0, "t": 110.00000000000001, "h": 50.0}
+    ]

@@ -322,6 +322,16 @@ class BindingDecl:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """`name := expr`: a new value for a `var` declared above (folded at check time)."""
+
+    name: str
+    value: Expr
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Merge:
     """`merge(A, B, stream S = C .where(...))`: the rows of several sources, in arrival order.
 
@@ -381,7 +391,9 @@ class ConfigDecl:
     span: Span = _span()
 
 
-Statement = ContextDecl | EventDecl | BindingDecl | StreamDecl | ConnectorDecl | ConfigDecl
+Statement = (
+    ContextDecl | EventDecl | BindingDecl | Assignment | StreamDecl | ConnectorDecl | ConfigDecl
+)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,9 @@ class _Checker:
     def _collect_declarations(self) -> None:
         seen: dict[str, str] = {}
         for statement in self.module.statements:
+            if isinstance(statement, ast.Assignment):
+                self._assign(statement, seen)
+                continue
             kind, name, span = _declared(statement)
             namespace = kind if kind in ("context", "connector") else "value"
             key = f"{namespace}:{name}"
@@ -155,6 +158,19 @@ class _Checker:
 
     def _binding(self, decl: ast.BindingDecl) -> object:
         return fold(decl.value, self.constants)
+
+    def _assign(self, statement: ast.Assignment, seen: dict[str, str]) -> None:
+        """`name := expr`: the `var` declared above takes the value from here on."""
+        kind = seen.get(f"value:{statement.name}")
+        if kind is None:
+            msg = f"`{statement.name}` is not declared above"
+            hint = f"declare it first: `var {statement.name} = ...`"
+            raise CheckError(msg, statement.name_span, hint=hint)
+        if kind != "var":
+            msg = f"`{statement.name}` is a {kind}: only a `var` takes a new value"
+            hint = f"declare it with `var {statement.name} = ...`"
+            raise CheckError(msg, statement.name_span, hint=hint)
+        self.constants[statement.name] = fold(statement.value, self.constants)
 
     def _check_cycles(self) -> None:
         """Streams read each other along a DAG (a depth-first search, without recursion)."""

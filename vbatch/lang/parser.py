@@ -185,6 +185,12 @@ class _ToAst(Transformer_NonRecursive):
         type_text = str(type_name) if type_name is not None else None
         return ast.BindingDecl(kind_enum, str(name), type_text, value, _span(meta))
 
+    def assignment(self, meta, target, value):  # noqa: ANN001
+        name = str(target)[:-2].rstrip()
+        line, column = target.line or 1, target.column or 1
+        where = Span(line, column, line, column + len(name))
+        return ast.Assignment(name, value, _span(meta), where)
+
     def stream_decl(self, meta, name, source, *operations):  # noqa: ANN001, ANN002
         source_value, source_span, item_spans = source
         return ast.StreamDecl(

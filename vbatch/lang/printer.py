@@ -68,6 +68,11 @@ def _(statement: ast.BindingDecl) -> str:
 
 
 @print_statement.register
+def _(statement: ast.Assignment) -> str:
+    return f"{statement.name} := {print_expr(statement.value)}\n"
+
+
+@print_statement.register
 def _(statement: ast.ConnectorDecl) -> str:
     return f"connector {statement.name} = {statement.kind}({_items_named(statement.params)})\n"
 
