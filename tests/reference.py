@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vbatch.lang import ast
-from vbatch.lang.functions import Aggregate, aggregate_of
+from vbatch.lang.functions import Aggregate, aggregate_of, scalar_name
 from vbatch.lang.program import Program, Stream, WindowKind
 
 Row = dict[str, object]
@@ -42,10 +42,10 @@ def evaluate(expr: ast.Expr, row: Row, aggregates: dict[int, object] | None = No
         chosen = expr.then if evaluate(expr.condition, row, aggregates) is True else expr.otherwise
         return evaluate(chosen, row, aggregates)
     if isinstance(expr, ast.Call):
-        if aggregates is not None and aggregate_of(expr.func) is not None:
+        if aggregates is not None and aggregate_of(expr.func, len(expr.args)) is not None:
             return aggregates[id(expr)]
         args = [evaluate(a, row, aggregates) for a in expr.args]
-        return _SCALARS[expr.func](*args)
+        return _SCALARS[scalar_name(expr.func, len(args))](*args)
     assert isinstance(expr, ast.Binary)
     return _binary(expr, row, aggregates)
 
@@ -117,7 +117,17 @@ _SCALARS: dict[str, Callable[..., object]] = {
     "coalesce": lambda *xs: next((x for x in xs if x is not None), None),
     "upper": lambda s: None if s is None else s.upper(),
     "len": lambda s: None if s is None else len(s),
+    "least": lambda *xs: None if None in xs else _widened(min(xs), xs),
+    "greatest": lambda *xs: None if None in xs else _widened(max(xs), xs),
+    "clamp": lambda x, lo, hi: None if None in (x, lo, hi) else _widened(min(max(x, lo), hi), (x, lo, hi)),
 }
+
+
+def _widened(value: object, values: tuple[object, ...]) -> object:
+    """A number picked among ints and floats is a float, as in the engine."""
+    if any(isinstance(v, float) for v in values) and isinstance(value, int):
+        return float(value)
+    return value
 
 # ---- aggregates ------------------------------------------------------------------
 
@@ -348,7 +358,7 @@ class RefStream:
         assert self.aggregate is not None
         for item in self.aggregate.items:
             for call in _calls(item.value):
-                func = aggregate_of(call.func)
+                func = aggregate_of(call.func, len(call.args))
                 assert func is not None
                 arg = call.args[0] if call.args else None
                 if func is Aggregate.COUNT and arg is None:

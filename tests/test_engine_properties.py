@@ -61,7 +61,8 @@ def programs(draw: st.DrawFn) -> str:
         lines.append(f"    .watermark(out_of_order: {draw(st.sampled_from([0, 300, 1000]))}ms)")
     if draw(st.booleans()):
         lines.append(draw(st.sampled_from(
-            ["    .where(n > 1 or v == null)", "    .where(if n > 2 then v > 0.5 else s != \"b\")"]
+            ["    .where(n > 1 or v == null)", "    .where(if n > 2 then v > 0.5 else s != \"b\")",
+             "    .where(clamp(v, 0.2, 0.8) > min(v, 0.5) or max(n, 2, 1) == 2)"]
         )))  # fmt: skip
     if keys:
         lines.append(f"    .partition_by({', '.join(keys)})")

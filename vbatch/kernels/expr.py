@@ -262,6 +262,24 @@ def _coalesce(*values: Value) -> Value:
     return pc.coalesce(*values)
 
 
+def _extreme(pick: Callable[..., Value]) -> Callable[..., Value]:
+    """`least` / `greatest`: null when any value is null, ints widened when floats come too."""
+
+    def apply(*values: Value) -> Value:
+        if any(pa.types.is_floating(v.type) for v in values):
+            values = tuple(_as_float(v) for v in values)
+        return pick(*values, skip_nulls=False)
+
+    return apply
+
+
+_least, _greatest = _extreme(pc.min_element_wise), _extreme(pc.max_element_wise)
+
+
+def _clamp(value: Value, low: Value, high: Value) -> Value:
+    return _least(_greatest(value, low), high)
+
+
 def _if_else(condition: Value, then: Value, otherwise: Value) -> Value:
     """Where the condition is true `then`, else (false or null) `otherwise`."""
     if pa.types.is_floating(then.type) or pa.types.is_floating(otherwise.type):
@@ -311,6 +329,9 @@ _FUNCTIONS: dict[Fn, Callable[..., Value]] = {
     Fn.STARTS_WITH: _pattern_fn(pc.starts_with),
     Fn.ENDS_WITH: _pattern_fn(pc.ends_with),
     Fn.COALESCE: _coalesce,
+    Fn.LEAST: _least,
+    Fn.GREATEST: _greatest,
+    Fn.CLAMP: _clamp,
     Fn.IF_ELSE: _if_else,
     Fn.TO_STRING: to_text,
     Fn.TO_INT: lambda v: pc.cast(v, pa.int64(), safe=False),

@@ -93,15 +93,30 @@ SCALAR_ARITY: dict[str, Arity] = {
     "to_int": Arity(1, 1),
     "to_float": Arity(1, 1),
     "is_null": Arity(1, 1),
+    "least": Arity(2, 99),  # also written `min(a, b, ...)`
+    "greatest": Arity(2, 99),  # also written `max(a, b, ...)`
+    "clamp": Arity(3, 3),
+    "now": Arity(0, 0),  # the row's event time (`_ts`)
 }
 
+# `min(a, b)` and `max(a, b)` with two values or more are scalar, not aggregates.
+SCALAR_SPELLINGS = {"min": "least", "max": "greatest"}
 
-def aggregate_of(name: str) -> Aggregate | None:
-    """The aggregate a function name denotes, if any."""
+
+def aggregate_of(name: str, arguments: int = 1) -> Aggregate | None:
+    """The aggregate a call of `name` with that many arguments denotes, if any
+    (`min(a, b)` and `max(a, b)` are scalar)."""
+    if name in SCALAR_SPELLINGS and arguments > 1:
+        return None
     try:
         return Aggregate(name)
     except ValueError:
         return None
+
+
+def scalar_name(name: str, arguments: int) -> str:
+    """The scalar function a call denotes: `min(a, b)` is `least(a, b)`."""
+    return SCALAR_SPELLINGS[name] if name in SCALAR_SPELLINGS and arguments > 1 else name
 
 
 def all_function_names() -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from vbatch.lang.functions import (
     Aggregate,
     aggregate_of,
     all_function_names,
+    scalar_name,
 )
 
 RESERVED_FIELDS = ("_ts", "_seq", "_window_start", "_window_end")
@@ -104,12 +105,14 @@ class ExprChecker:
         return expr
 
     def _call(self, expr: ast.Call) -> ast.Expr:
-        aggregate = aggregate_of(expr.func)
+        if expr.func == "now" and not expr.args:
+            return ast.Name("_ts", expr.span)  # the event time of the row at hand
+        aggregate = aggregate_of(expr.func, len(expr.args))
         if aggregate is not None:
             return self._aggregate_call(expr, aggregate)
         if expr.func == DISTINCT:
             raise CheckError("`distinct(...)` is only allowed inside `count(...)`", expr.span)
-        arity = SCALAR_ARITY.get(expr.func)
+        arity = SCALAR_ARITY.get(scalar_name(expr.func, len(expr.args)))
         if arity is None:
             msg = f"unknown function `{expr.func}`"
             raise CheckError(msg, expr.span, hint=suggest(expr.func, all_function_names()))

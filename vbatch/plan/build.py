@@ -157,7 +157,7 @@ def _lift_aggregates(expr: ast.Expr, calls: list[AggregateCall]) -> PExpr:
     """The plan expression of an `.aggregate` field, each aggregate call an `AggValue`."""
 
     def lift(call: ast.Call) -> PExpr | None:
-        aggregate = aggregate_of(call.func)
+        aggregate = aggregate_of(call.func, len(call.args))
         if aggregate is None:
             return None
         plan_call = _aggregate_call(aggregate, call)

@@ -14,6 +14,7 @@ from enum import Enum
 from vbatch.errors import CheckError, Span
 from vbatch.lang import ast
 from vbatch.lang.ast import NO_SPAN
+from vbatch.lang.functions import scalar_name
 from vbatch.lang.printer import print_expr
 from vbatch.plan.types import VType, unify
 
@@ -63,6 +64,9 @@ class Fn(Enum):
     TO_FLOAT = "to_float"
     FN_IS_NULL = "is_null"
     IF_ELSE = "if"  # `if c then a else b`
+    LEAST = "least"
+    GREATEST = "greatest"
+    CLAMP = "clamp"
 
 
 COMPARISONS = frozenset({Fn.EQ, Fn.NE, Fn.LT, Fn.LE, Fn.GT, Fn.GE})
@@ -203,7 +207,7 @@ def from_ast(expr: ast.Expr, aggregate: AggregateHook | None = None) -> PExpr:
         if lifted is not None:
             return lifted
         args = tuple(from_ast(a, aggregate) for a in expr.args)
-        return Apply(Fn(expr.func), args, expr.span, expr)
+        return Apply(Fn(scalar_name(expr.func, len(args))), args, expr.span, expr)
     raise TypeError(f"no plan expression for {type(expr).__name__}")
 
 

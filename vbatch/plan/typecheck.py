@@ -198,6 +198,15 @@ def _coalesce(node: Apply, args: list[VType]) -> VType:
     return found
 
 
+def _ordered_values(node: Apply, args: list[VType]) -> VType:
+    """`least`, `greatest`, `clamp`: numbers (ints widen to floats) or strings, of one kind."""
+    found = unify(args)
+    if found is None or not (_numeric(found) or _text(found) or found is VType.NULL):
+        kinds = " and ".join(dict.fromkeys(t.describe() for t in args))
+        raise _fail(node, f"`{node.text}` compares {kinds}", hint="give it numbers, or strings")
+    return found
+
+
 def _if_else(node: Apply, args: list[VType]) -> VType:
     if not args[0].is_boolean:
         msg = f"`if` needs a condition, but {_operand_text(node, 0)} is {args[0].describe()}"
@@ -259,6 +268,9 @@ _RULES: dict[Fn, Callable[[Apply, list[VType]], VType]] = {
     Fn.STARTS_WITH: _pattern,
     Fn.ENDS_WITH: _pattern,
     Fn.COALESCE: _coalesce,
+    Fn.LEAST: _ordered_values,
+    Fn.GREATEST: _ordered_values,
+    Fn.CLAMP: _ordered_values,
     Fn.IF_ELSE: _if_else,
     Fn.TO_INT: _to_number(VType.INT),
     Fn.TO_FLOAT: _to_number(VType.FLOAT),
