@@ -223,11 +223,36 @@ class RefStream:
         self.arrivals: dict[int, int] = {}
         self.closed = 0
         self.late = 0
+        self.latest: dict[tuple[int, object], Row] = {}  # a join's latest row per source, key
         ops = list(stream.operations)
         cut = next((i for i, op in enumerate(ops) if isinstance(op, ast.AggregateOp)), None)
         self.before = ops if cut is None else ops[:cut]
         self.aggregate = None if cut is None else ops[cut]
         self.after = [] if cut is None else ops[cut + 1 :]
+
+    def on_join_row(self, port: int, row: Row) -> list[Row]:
+        """A join's outputs caused by one row of its source `port`: the latest row of every
+        source for the row's key, when none is more than the window older than the row."""
+        spec = self.stream.join
+        assert spec is not None
+        sources = [i.name for i in self.stream.inputs]
+        key = row.get(spec.keys[port])
+        if key is None:
+            return []
+        self.latest[(port, key)] = row
+        parts = [self.latest.get((p, key)) for p in range(len(sources))]
+        if any(part is None or part["_ts"] < row["_ts"] - spec.window_ms for part in parts):  # type: ignore[operator]
+            return []
+        joined: Row = {"_ts": max(part["_ts"] for part in parts), "_seq": row["_seq"]}  # type: ignore[index, type-var]
+        for source, part in zip(sources, parts, strict=True):
+            for name, value in part.items():  # type: ignore[union-attr]
+                if name not in ("_ts", "_seq"):
+                    joined[f"{source}.{name}"] = value
+        for part in parts:
+            for name, value in part.items():  # type: ignore[union-attr]
+                joined.setdefault(name, value)
+        out = _apply(self.before, joined)
+        return [] if out is None else [out]
 
     def on_row(self, row: Row) -> list[Row]:
         """Outputs caused by one source row."""
@@ -423,10 +448,13 @@ def run_reference(program: Program, events: list[tuple[str, Row]]) -> dict[str, 
 
     def run(arrived: dict[str, list[Row]], end_seq: int | None) -> None:
         for s in order:
-            rows = [row for i in s.inputs for row in arrived.get(i.name, [])]
+            rows = [(p, row) for p, i in enumerate(s.inputs) for row in arrived.get(i.name, [])]
             produced = []
-            for row in rows:
-                produced += streams[s.name].on_row(row)
+            for port, row in rows:
+                if s.join is not None:
+                    produced += streams[s.name].on_join_row(port, row)
+                else:
+                    produced += streams[s.name].on_row(row)
             if end_seq is not None and s.window is not None:
                 produced += streams[s.name].finish(end_seq)
             outputs[s.name] += produced

@@ -39,7 +39,8 @@ def durations(draw: st.DrawFn) -> ast.Duration:
 
 def expressions(max_leaves: int = 12) -> st.SearchStrategy[ast.Expr]:
     """Expressions of every shape the grammar allows."""
-    leaves = st.one_of(literals, durations(), names.map(ast.Name))
+    qualified = st.builds(lambda a, b: ast.Name(f"{a}.{b}"), names, names)
+    leaves = st.one_of(literals, durations(), names.map(ast.Name), qualified)
 
     def extend(inner: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
         return st.one_of(
@@ -75,6 +76,7 @@ windows = st.one_of(
 operations = st.one_of(
     names.map(ast.ContextOp),
     exprs.map(ast.WhereOp),
+    exprs.map(ast.OnOp),
     exprs.map(ast.HavingOp),
     item_lists.map(ast.SelectOp),
     st.builds(ast.EmitOp, item_lists, st.none() | names),
@@ -101,6 +103,12 @@ statements = st.one_of(
     ),
     st.builds(ast.Assignment, names, exprs),
     st.builds(ast.StreamDecl, names, names, st.lists(operations, max_size=6).map(tuple)),
+    st.builds(
+        ast.StreamDecl,
+        names,
+        st.lists(names, min_size=2, max_size=3).map(lambda n: ast.Join(tuple(n))),
+        st.lists(operations, max_size=4).map(tuple),
+    ),
 )
 
 modules = st.lists(statements, max_size=6).map(lambda s: ast.Module(tuple(s)))

@@ -6,6 +6,7 @@ import pytest
 
 from vbatch.errors import CheckError, VbatchError, VplSyntaxError
 from vbatch.lang import compile_text
+from vbatch.plan.build import plan_program
 
 RESERVED_HINT = "outputs carry `stream`, `_ts` and `_seq` themselves (`__` names are the engine's)"
 
@@ -20,6 +21,94 @@ BAD_PROGRAMS = [
         "did you mean `where`?",
     ),
     ("strem X = Y", VplSyntaxError, 1, 1, "unknown statement `strem`", "did you mean `stream`?"),
+    (
+        "stream J = join(A, B) .window(5s)",
+        CheckError,
+        1,
+        24,
+        "`.on(...)` comes first after a `join(...)`",
+        "write `.on(A.id == B.id)` right after the join",
+    ),
+    (
+        "stream J = join(A, B) .on(A.k == B.k)",
+        CheckError,
+        1,
+        12,
+        "a join needs `.window(duration)`: how much older than a row its partners may be",
+        "e.g. `.window(1m)` after `.on(...)`",
+    ),
+    (
+        "stream J = join(A, B) .on(A.k == C.k) .window(1s)",
+        CheckError,
+        1,
+        34,
+        "`C` is not a source of this join",
+        None,
+    ),
+    (
+        "stream J = join(A, B) .on(A.k > B.k) .window(1s)",
+        CheckError,
+        1,
+        27,
+        "`.on(...)` takes equalities of the sources' fields, joined by `and`",
+        "e.g. `.on(A.symbol == B.symbol)`",
+    ),
+    (
+        "stream J = join(A, B, C) .on(A.k == B.k) .window(1s)",
+        CheckError,
+        1,
+        30,
+        "`.on(...)` does not say how `C` meets the other sources",
+        "add `and C.key == A.key`",
+    ),
+    (
+        "stream J = join(A, B) .on(A.k == B.k) .window(10)",
+        CheckError,
+        1,
+        40,
+        "a join's window is a duration such as `1m`: how much older than a row its partners may be",
+        None,
+    ),
+    (
+        "stream J = join(A, B) .on(A.k == B.k) .window(1s) .aggregate(n: count())",
+        CheckError,
+        1,
+        52,
+        "`.aggregate` on a join is not supported",
+        "aggregate the joined rows in a stream that reads this one",
+    ),
+    (
+        "stream J = A .on(A.k == B.k)",
+        CheckError,
+        1,
+        15,
+        "`.on(...)` says how the rows of a `join(...)` meet",
+        "e.g. `stream J = join(A, B) .on(A.id == B.id)`",
+    ),
+    (
+        "stream J = join(A, A) .on(A.k == A.k) .window(1s)",
+        CheckError,
+        1,
+        17,
+        "`join` reads `A` twice",
+        None,
+    ),
+    (
+        "stream J = join(A) .on(A.k == A.k) .window(1s)",
+        CheckError,
+        1,
+        12,
+        "a join reads two sources or more",
+        "e.g. `join(Trade, Quote)`",
+    ),
+    (
+        "event A:\n    x: int\nstream S = A .where(A.x > 1)",
+        CheckError,
+        3,
+        21,
+        "unknown field `A.x` in event `A`",
+        "`Source.field` names a field of a join's source; here write `x`",
+    ),
     (
         "x := 5\nstream S = T",
         CheckError,
@@ -41,7 +130,7 @@ BAD_PROGRAMS = [
         VplSyntaxError,
         1,
         23,
-        "unexpected `=`; expected `)` or `(`",
+        "unexpected `=`; expected `)`, `(` or `.`",
         "use `==` to compare",
     ),
     (
@@ -485,3 +574,12 @@ def test_rendered_error_has_location_line_and_caret() -> None:
         "      |    ^^^^",
         "hint: did you mean `where`?",
     ]
+
+
+def test_a_join_on_keys_of_different_kinds_is_refused_where_the_join_is() -> None:
+    text = "event A:\n    k: str\nevent B:\n    k: int\nstream J = join(A, B) .on(A.k == B.k) .window(1s)"
+    with pytest.raises(CheckError) as caught:
+        plan_program(compile_text(text, "bad.vpl"))
+    err = caught.value
+    assert (err.line, err.column) == (5, 1)
+    assert err.message == "the sources of `J` meet on keys of different kinds: a string and an int"

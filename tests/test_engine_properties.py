@@ -11,7 +11,7 @@ import math
 import pyarrow as pa
 import pyarrow.compute as pc
 from conftest import decoded
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import run_reference
 
@@ -102,6 +102,24 @@ def merge_programs(draw: st.DrawFn) -> str:
         lines.append("    .emit(k, n, doubled: n * 2)")
     if draw(st.booleans()):
         lines.append("stream B = E .where(n > 3)")  # declared after the merge, read by none
+    return "\n".join(lines)
+
+
+@st.composite
+def join_programs(draw: st.DrawFn) -> str:
+    """A join of two event types, or of an event type and a stream of another, with its
+    window, a condition on both sides and a projection; sometimes read by another stream."""
+    other = draw(st.sampled_from(["F", "A"]))
+    lines = ["stream A = F .where(n > 2) .emit(k, v, n)"] if other == "A" else []
+    key = draw(st.sampled_from(["k", "s"])) if other == "F" else "k"
+    window = draw(st.sampled_from(["300ms", "1s", "5s"]))
+    lines.append(f"stream J = join(E, {other}) .on(E.{key} == {other}.{key}) .window({window})")
+    if draw(st.booleans()):
+        lines.append(f"    .where(E.n > {other}.n or E.v == null)")
+    if draw(st.booleans()):
+        lines.append(f"    .emit(k: E.k, n_e: E.n, n_o: {other}.n, both: E.n + {other}.n, v)")
+    if draw(st.booleans()):
+        lines.append("stream After = J .where(_ts > 1000)")
     return "\n".join(lines)
 
 
@@ -229,3 +247,40 @@ def test_merge_matches_reference(source: str, rows: list, batch_size: int, encod
     got = engine_rows(program, rows, batch_size, encoded)
     for stream, wanted in run_reference(program.program, rows).items():
         assert_same_rows(got.get(stream, []), wanted)
+
+
+@given(
+    join_programs(),
+    events(types=("E", "F"), nulls=False),
+    st.sampled_from([1, 2, 3, 8, 64]),
+    st.booleans(),
+)
+def test_join_matches_reference(source: str, rows: list, batch_size: int, encoded: bool) -> None:
+    program = vbatch.compile(source)
+    got = engine_rows(program, rows, batch_size, encoded)
+    for stream, wanted in run_reference(program.program, rows).items():
+        assert_same_rows(got.get(stream, []), wanted)
+
+
+@settings(max_examples=8, deadline=None)
+@given(events(types=("E", "F"), nulls=False), st.sampled_from([1, 7, 64]))
+def test_a_join_in_a_context_gives_what_one_process_gives(rows: list, batch_size: int) -> None:
+    """The join's sources reach its worker from the coordinator and from another worker; the
+    rows still meet in arrival order."""
+    program = vbatch.compile(
+        "context a\ncontext b\n"
+        "stream A = F .context(a) .where(n > 2) .emit(k, v, n)\n"
+        "stream J = join(E, A) .context(b) .on(E.k == A.k) .window(1s)\n"
+        "    .emit(k: E.k, n_e: E.n, n_a: A.n)\n"
+    )
+    table = as_table(rows)
+    apart = program.simulate(table, batch_size=batch_size)
+    together = program.simulate(table, batch_size=batch_size, contexts=False)
+    assert {n: t.to_pylist() for n, t in apart.items()} == {
+        n: t.to_pylist() for n, t in together.items()
+    }
+    wanted = [
+        {k: v for k, v in row.items() if k != "_seq"}
+        for row in run_reference(program.program, rows)["J"]
+    ]
+    assert_same_rows(together["J"].to_pylist(), wanted)

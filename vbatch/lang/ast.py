@@ -162,6 +162,14 @@ class WhereOp:
 
 
 @dataclass(frozen=True)
+class OnOp:
+    """`.on(A.k == B.k)`: how the rows of a `join(...)` meet."""
+
+    condition: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class HavingOp:
     """`.having(cond)`: keep aggregate rows where cond is true."""
 
@@ -259,6 +267,7 @@ class ToOp:
 Operation = (
     ContextOp
     | WhereOp
+    | OnOp
     | HavingOp
     | SelectOp
     | EmitOp
@@ -343,11 +352,20 @@ class Merge:
 
 
 @dataclass(frozen=True)
+class Join:
+    """`join(A, B, ...)`: rows of several sources that meet on a key (`.on(...)`)."""
+
+    items: tuple[str, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class StreamDecl:
-    """`stream Name = Source .op(...) ...`; the source is a name or a `merge(...)`."""
+    """`stream Name = Source .op(...) ...`; the source is a name, a `merge(...)` or a
+    `join(...)`."""
 
     name: str
-    source: str | Merge
+    source: str | Merge | Join
     operations: tuple[Operation, ...]
     span: Span = _span()
     source_span: Span = _span()
@@ -359,6 +377,8 @@ class StreamDecl:
         """The names this stream reads: its source, or each item of its merge."""
         if isinstance(self.source, str):
             return (self.source,)
+        if isinstance(self.source, Join):
+            return self.source.items
         return tuple(i if isinstance(i, str) else i.name for i in self.source.items)
 
     def source_span_of(self, name: str) -> Span:

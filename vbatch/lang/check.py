@@ -15,12 +15,13 @@ from vbatch.lang.connectors import (
     check_connector,
     config_warning,
 )
-from vbatch.lang.constants import fold
+from vbatch.lang.constants import Millis, fold
 from vbatch.lang.names import ExprChecker, Scope, check_output_name, interpolate
 from vbatch.lang.program import (
     TYPE_NAMES,
     Context,
     EventSchema,
+    JoinSpec,
     Program,
     SourceKind,
     Stream,
@@ -241,6 +242,7 @@ class _Checker:
         if state.window is not None and not state.aggregated:
             msg = "`.window` needs an `.aggregate(...)` after it"
             raise CheckError(msg, state.window_span, hint="add e.g. `.aggregate(n: count())`")
+        join = self._join_spec(decl, state)
         self.outputs[decl.name] = scope.fields
         if state.aggregated:
             self.aggregating.add(decl.name)
@@ -258,7 +260,22 @@ class _Checker:
             span=decl.span,
             sources=tuple(sources),
             sinks=tuple(sinks),
+            join=join,
         )
+
+    def _join_spec(self, decl: ast.StreamDecl, state: StreamState) -> JoinSpec | None:
+        if not isinstance(decl.source, ast.Join):
+            return None
+        if state.join_keys is None:
+            sources = ", ".join(decl.source.items)
+            msg = f"`join({sources})` needs `.on(...)`: the fields its rows meet on"
+            first = decl.source.items
+            hint = f"e.g. `.on({first[0]}.id == {first[1]}.id)`"
+            raise CheckError(msg, decl.source.span, hint=hint)
+        if state.join_window_ms is None:
+            msg = "a join needs `.window(duration)`: how much older than a row its partners may be"
+            raise CheckError(msg, decl.source.span, hint="e.g. `.window(1m)` after `.on(...)`")
+        return JoinSpec(state.join_keys, state.join_window_ms)
 
     def _from(
         self, op: ast.FromOp, before: list[object], inputs: tuple[StreamInput, ...]
@@ -277,14 +294,20 @@ class _Checker:
     def _inputs(self, decl: ast.StreamDecl) -> tuple[tuple[StreamInput, ...], Scope]:
         """What the stream reads, and the fields visible at its start."""
         names = decl.source_names
+        word = "join" if isinstance(decl.source, ast.Join) else "merge"
         if len(set(names)) != len(names):
             twice = next(n for n in names if names.count(n) > 1)
-            raise CheckError(f"`merge` reads `{twice}` twice", decl.source_span_of(twice))
+            raise CheckError(f"`{word}` reads `{twice}` twice", decl.source_span_of(twice))
         inputs, scopes = [], []
         for name in names:
             kind, scope = self._source(decl, name)
             inputs.append(StreamInput(name, kind))
             scopes.append(scope)
+        if isinstance(decl.source, ast.Join):
+            if len(names) < 2:
+                msg = "a join reads two sources or more"
+                raise CheckError(msg, decl.source.span, hint="e.g. `join(Trade, Quote)`")
+            return tuple(inputs), _joined_scope(decl.source, scopes, self._aliases(decl.source))
         if len(scopes) == 1:
             return tuple(inputs), scopes[0]
         known = [sc.fields for sc in scopes]
@@ -292,6 +315,16 @@ class _Checker:
             field for fields in known for field in fields or ()
         ))  # fmt: skip
         return tuple(inputs), Scope(merged, f"the merge of {', '.join(names)}")
+
+    def _aliases(self, join: ast.Join) -> tuple[tuple[str, str], ...]:
+        """Other names of a join's sources: the event type a source stream reads directly
+        (`join(Trades, Quotes).on(Trade.symbol == Quote.symbol)`, as Varpulis allows)."""
+        found: dict[str, str] = {}
+        for name in join.items:
+            decl = self.stream_decls.get(name)
+            if decl is not None and isinstance(decl.source, str) and decl.source not in join.items:
+                found[decl.source] = name if decl.source not in found else ""
+        return tuple((alias, name) for alias, name in found.items() if name)
 
     def _source(self, decl: ast.StreamDecl, name: str) -> tuple[SourceKind, Scope]:
         if name in self.stream_decls:
@@ -315,6 +348,47 @@ class _Checker:
         return self._close[name]
 
     def _operation(
+        self, op: ast.Operation, state: StreamState, scope: Scope
+    ) -> ast.Operation | None:
+        if isinstance(state.decl.source, ast.Join):
+            return self._join_operation(op, state, scope)
+        if isinstance(op, ast.OnOp):
+            msg = "`.on(...)` says how the rows of a `join(...)` meet"
+            raise CheckError(msg, op.span, hint="e.g. `stream J = join(A, B) .on(A.id == B.id)`")
+        return self._plain_operation(op, state, scope)
+
+    def _join_operation(
+        self, op: ast.Operation, state: StreamState, scope: Scope
+    ) -> ast.Operation | None:
+        """A join's operations: `.on` first, then `.window(duration)`, then per-row ones."""
+        source = state.decl.source
+        assert isinstance(source, ast.Join)
+        if isinstance(op, ast.OnOp):
+            if state.join_keys is not None:
+                raise CheckError("a join has one `.on(...)`", op.span)
+            state.join_keys = join_keys(op.condition, source.items, scope)
+            return None
+        if isinstance(op, ast.ContextOp):
+            return self._plain_operation(op, state, scope)
+        if state.join_keys is None:
+            msg = "`.on(...)` comes first after a `join(...)`"
+            raise CheckError(msg, op.span, hint="write `.on(A.id == B.id)` right after the join")
+        if isinstance(op, ast.WindowOp):
+            if state.join_window_ms is not None:
+                raise CheckError("a join has one `.window`", op.span)
+            state.join_window_ms = join_window(op, self.constants)
+            return None
+        if isinstance(op, ast.AggregateOp | ast.HavingOp | ast.PartitionOp | ast.WatermarkOp):
+            name = type(op).__name__.removesuffix("Op").lower().replace("partition", "partition_by")
+            msg = f"`.{name}` on a join is not supported"
+            hint = "aggregate the joined rows in a stream that reads this one"
+            raise CheckError(msg, op.span, hint=hint)
+        if state.join_window_ms is None:
+            msg = "a join needs `.window(duration)` before its other operations"
+            raise CheckError(msg, op.span, hint="e.g. `.window(1m)` after `.on(...)`")
+        return self._plain_operation(op, state, scope)
+
+    def _plain_operation(
         self, op: ast.Operation, state: StreamState, scope: Scope
     ) -> ast.Operation | None:
         if isinstance(op, ast.ContextOp):
@@ -409,3 +483,87 @@ def _declared(statement: ast.Statement) -> tuple[str, str, Span]:
     if isinstance(statement, ast.ConnectorDecl | ast.ConfigDecl):
         return "connector", statement.name, statement.span
     return "stream", statement.name, statement.name_span
+
+
+def _joined_scope(
+    join: ast.Join, scopes: list[Scope], aliases: tuple[tuple[str, str], ...]
+) -> Scope:
+    """A join's fields: `A.f` for each field of each source, and `f` alone for the first
+    source that has it."""
+    describe = f"`join({', '.join(join.items)})`"
+    sources = tuple((name, sc.fields) for name, sc in zip(join.items, scopes, strict=True))
+    if any(sc.fields is None for sc in scopes):
+        return Scope(None, describe, sources, aliases)
+    qualified = [
+        f"{name}.{f}" for name, sc in zip(join.items, scopes, strict=True) for f in sc.fields or ()
+    ]
+    plain = dict.fromkeys(f for sc in scopes for f in sc.fields or ())
+    return Scope((*qualified, *plain), describe, sources, aliases)
+
+
+def join_keys(condition: ast.Expr, sources: tuple[str, ...], scope: Scope) -> tuple[str, ...]:
+    """Each source's key field from `.on(A.k == B.k and B.k == C.id ...)`, in source order."""
+    keys: dict[str, str] = {}
+    linked: dict[str, str] = {s: s for s in sources}
+
+    def root(s: str) -> str:
+        while linked[s] != s:
+            s = linked[s]
+        return s
+
+    for part in _conjuncts(condition):
+        if not isinstance(part, ast.Binary) or part.op is not ast.BinaryOp.EQ:
+            msg = "`.on(...)` takes equalities of the sources' fields, joined by `and`"
+            raise CheckError(msg, part.span, hint="e.g. `.on(A.symbol == B.symbol)`")
+        sides = []
+        for side in (part.left, part.right):
+            if not isinstance(side, ast.Name) or "." not in side.name:
+                msg = "each side of a join's `==` names a source's field, as `A.symbol`"
+                raise CheckError(msg, side.span)
+            source, field = scope.canonical(side.name).split(".", 1)
+            if source not in sources:
+                msg = f"`{source}` is not a source of this join"
+                raise CheckError(msg, side.span, hint=suggest(source, sources))
+            if not scope.has(f"{source}.{field}"):
+                msg = f"unknown field `{side.name}` in {scope.describe}"
+                raise CheckError(msg, side.span, hint=suggest(side.name, scope.fields or ()))
+            if keys.setdefault(source, field) != field:
+                msg = (
+                    f"`{source}` meets the others on one field; "
+                    f"`.on` names `{keys[source]}` and `{field}`"
+                )
+                raise CheckError(msg, side.span)
+            sides.append(source)
+        if sides[0] == sides[1]:
+            raise CheckError("a join's `==` compares two different sources", part.span)
+        linked[root(sides[0])] = root(sides[1])
+    missing = [s for s in sources if s not in keys]
+    if missing or len({root(s) for s in sources}) > 1:
+        lonely = missing[0] if missing else sources[-1]
+        msg = f"`.on(...)` does not say how `{lonely}` meets the other sources"
+        raise CheckError(msg, condition.span, hint=f"add `and {lonely}.key == {sources[0]}.key`")
+    return tuple(keys[s] for s in sources)
+
+
+def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:
+    if isinstance(expr, ast.Binary) and expr.op is ast.BinaryOp.AND:
+        return [*_conjuncts(expr.left), *_conjuncts(expr.right)]
+    return [expr]
+
+
+def join_window(op: ast.WindowOp, constants: dict[str, object]) -> int:
+    """A join's window: a duration, without a slide."""
+    size = fold(op.size, constants)
+    if (
+        op.syntax is not ast.WindowSyntax.FIXED
+        or op.slide is not None
+        or not isinstance(size, Millis)
+    ):
+        msg = (
+            "a join's window is a duration such as `1m`: "
+            "how much older than a row its partners may be"
+        )
+        raise CheckError(msg, op.span)
+    if size <= 0:
+        raise CheckError("a join's window must be positive", op.size.span)
+    return int(size)

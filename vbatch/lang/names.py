@@ -39,9 +39,25 @@ class Scope:
 
     fields: tuple[str, ...] | None
     describe: str
+    # a join's sources and their fields (None: not known): `A.price` reads A's `price`
+    sources: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+
+    aliases: tuple[tuple[str, str], ...] = ()  # another name of a join's source: its type
+
+    def canonical(self, name: str) -> str:
+        """`T.f` as `S.f` where T is another name of the join's source S."""
+        if "." not in name:
+            return name
+        source, field = name.split(".", 1)
+        return f"{dict(self.aliases).get(source, source)}.{field}"
 
     def has(self, name: str) -> bool:
         """True when `name` may be read here."""
+        name = self.canonical(name)
+        if "." in name:
+            source, field = name.split(".", 1)
+            fields = dict(self.sources).get(source, ())
+            return fields is None or field in fields
         return self.fields is None or name in self.fields or name in RESERVED_FIELDS[:2]
 
 
@@ -90,7 +106,8 @@ class ExprChecker:
         return expr
 
     def _name(self, expr: ast.Name) -> ast.Expr:
-        name = expr.name
+        name = self.scope.canonical(expr.name)
+        expr = replace(expr, name=name)
         field_known = self.scope.fields is not None and name in self.scope.fields
         if name in self.constants and not field_known:
             return to_expr(self.constants[name], expr.span)
@@ -101,7 +118,11 @@ class ExprChecker:
         if not self.scope.has(name):
             msg = f"unknown field `{name}` in {self.scope.describe}"
             choices = [*(self.scope.fields or ()), *self.constants]
-            raise CheckError(msg, expr.span, hint=suggest(name, choices))
+            hint = suggest(name, choices)
+            if "." in name and not self.scope.sources and hint is None:
+                plain = name.split(".", 1)[1]
+                hint = f"`Source.field` names a field of a join's source; here write `{plain}`"
+            raise CheckError(msg, expr.span, hint=hint)
         return expr
 
     def _call(self, expr: ast.Call) -> ast.Expr:

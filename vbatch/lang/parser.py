@@ -221,7 +221,19 @@ class _ToAst(Transformer_NonRecursive):
         span = _span(meta)
         return (ast.Merge(tuple(values), span), span, tuple(spans))
 
+    def join_item(self, meta, token):  # noqa: ANN001
+        return (str(token), token_span(token))
+
+    def join_source(self, meta, *items):  # noqa: ANN001, ANN002
+        named = [item for item in items if item is not None]
+        span = _span(meta)
+        names = tuple(name for name, _ in named)
+        return (ast.Join(names, span), span, tuple(where for _, where in named))
+
     # operations
+    def on_op(self, meta, condition):  # noqa: ANN001
+        return ast.OnOp(condition, _span(meta))
+
     def context_op(self, meta, name):  # noqa: ANN001
         return ast.ContextOp(str(name), _span(meta))
 
@@ -318,6 +330,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def name(self, meta, token):  # noqa: ANN001
         return ast.Name(str(token), _span(meta))
+
+    def qualified_name(self, meta, source, field):  # noqa: ANN001
+        return ast.Name(f"{source}.{field}", _span(meta))  # `A.price`: a joined source's field
 
     def call(self, meta, func, *args):  # noqa: ANN001, ANN002
         return ast.Call(str(func), tuple(a for a in args if a is not None), _span(meta))

@@ -95,9 +95,11 @@ def _(statement: ast.StreamDecl) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _source(source: str | ast.Merge) -> str:
+def _source(source: str | ast.Merge | ast.Join) -> str:
     if isinstance(source, str):
         return source
+    if isinstance(source, ast.Join):
+        return "join(" + ", ".join(source.items) + ")"
     items = [i if isinstance(i, str) else print_statement(i).rstrip("\n") for i in source.items]
     return "merge(" + ", ".join(items) + ")"
 
@@ -111,6 +113,11 @@ def print_operation(op: object) -> str:
 @print_operation.register
 def _(op: ast.ContextOp) -> str:
     return f"context({op.context})"
+
+
+@print_operation.register
+def _(op: ast.OnOp) -> str:
+    return f"on({print_expr(op.condition)})"
 
 
 @print_operation.register

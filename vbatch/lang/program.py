@@ -98,6 +98,15 @@ class EventSchema:
 
 
 @dataclass(frozen=True)
+class JoinSpec:
+    """`join(A, B, ...).on(A.k == B.k).window(D)`: each source's key field, in source
+    order, and how much older than an arriving row its partners may be (ms)."""
+
+    keys: tuple[str, ...]
+    window_ms: int
+
+
+@dataclass(frozen=True)
 class Stream:
     """One checked stream.
 
@@ -119,6 +128,7 @@ class Stream:
     span: Span = field(default=ast.NO_SPAN, compare=False)
     sources: tuple[Binding, ...] = ()  # `.from(...)`: where a live run reads the events
     sinks: tuple[Binding, ...] = ()  # `.to(...)`: where a live run also sends the rows
+    join: JoinSpec | None = None
 
     @property
     def reads_events(self) -> bool:

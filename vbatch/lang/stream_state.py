@@ -27,6 +27,8 @@ class StreamState:
         self.aggregated = False
         self.emit_context: str | None = None
         self.emitted = False
+        self.join_keys: tuple[str, ...] | None = None  # a join's `.on(...)`, per source
+        self.join_window_ms: int | None = None
 
     def set_context(self, op: ast.ContextOp, contexts: dict[str, Context]) -> None:
         if self.context is not None:

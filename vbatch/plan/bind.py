@@ -37,6 +37,27 @@ def bind_stream(stream: StreamPlan, inputs: Env) -> Env:
     return env
 
 
+def joined_env(stream: StreamPlan, ports: list[Env]) -> Env:
+    """The fields of a join: `A.f` for each field of each source, `f` alone for the first
+    source that has it; each source's key of one kind with the others'."""
+    assert stream.join is not None
+    types: dict[str, VType] = dict(ROW_FIELDS)
+    for port, env in zip(stream.inputs, ports, strict=True):
+        for name, t in env.types.items():
+            if name not in ROW_FIELDS:
+                types[f"{port.name}.{name}"] = t
+    for env in ports:
+        for name, t in env.types.items():
+            types.setdefault(name, t)
+    keys = [env.types.get(key, VType.ANY) for env, key in zip(ports, stream.join.keys, strict=True)]
+    known: list[VType] = [t for t in keys if t is not VType.ANY]
+    if known and unify(known) is None:
+        kinds = " and ".join(dict.fromkeys(t.describe() for t in known))
+        msg = f"the sources of `{stream.name}` meet on keys of different kinds: {kinds}"
+        raise CheckError(msg, stream.span, hint="convert one key in a stream before the join")
+    return Env(types, closed=all(p.closed for p in ports))
+
+
 def merged_env(stream: StreamPlan, ports: list[Env]) -> Env:
     """The fields of a merge: every port's fields, one type each (ints widen to floats)."""
     types: dict[str, VType] = {}

@@ -7,12 +7,13 @@ from vbatch.lang import ast
 from vbatch.lang.functions import Aggregate, aggregate_of
 from vbatch.lang.program import FieldType, Program, SourceKind, Stream, WindowKind, WindowSpec
 from vbatch.plan.aggregates import AggFunc, AggregateCall
-from vbatch.plan.bind import bind_stream, env_of, merged_env
+from vbatch.plan.bind import bind_stream, env_of, joined_env, merged_env
 from vbatch.plan.expr import AggValue, PExpr, from_ast
 from vbatch.plan.logical import (
     Filter,
     Input,
     InputKind,
+    JoinPlan,
     LogicalPlan,
     Operator,
     Print,
@@ -80,7 +81,10 @@ def typecheck(plan: LogicalPlan) -> dict[str, Env]:
             env_of(plan.declared_fields(i.name)) if i.kind is InputKind.EVENT else outputs[i.name]
             for i in stream.inputs
         ]
-        env = ports[0] if len(ports) == 1 else merged_env(stream, ports)
+        if stream.join is not None:
+            env = joined_env(stream, ports)
+        else:
+            env = ports[0] if len(ports) == 1 else merged_env(stream, ports)
         outputs[stream.name] = bind_stream(stream, env)
     return outputs
 
@@ -96,6 +100,7 @@ def _stream_plan(program: Program, stream: Stream, roots: dict[str, int]) -> Str
         operators=tuple(_operator(op, stream) for op in stream.operations),
         root=_root(stream, roots),
         span=stream.span,
+        join=JoinPlan(stream.join.keys, stream.join.window_ms) if stream.join else None,
     )
 
 

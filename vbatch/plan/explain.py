@@ -85,7 +85,13 @@ def _stream(stream: StreamPlan, envs: dict[str, Env], where: dict[str, str | Non
         if port.kind is InputKind.STREAM and where[port.name] != where[stream.name]:
             origin = f", from {_process(where[port.name])}"
         lines.append(f"{pad}reads {port.name} ({port.kind.value}{origin})")
-    if stream.is_merge:
+    if stream.join is not None:
+        sources = [i.name for i in stream.inputs]
+        on = " = ".join(f"{s}.{k}" for s, k in zip(sources, stream.join.keys, strict=True))
+        within = format_duration(stream.join.window_ms)
+        lines.append(f"{pad}Join {', '.join(sources)} on {on}: each row with the latest row of")
+        lines.append(f"{pad}  every source for its key, none more than {within} older")
+    elif stream.is_merge:
         lines.append(f"{pad}Merge {', '.join(i.name for i in stream.inputs)} in arrival order")
     for op in stream.operators:
         lines += [pad + line for line in describe(op)]

@@ -94,6 +94,15 @@ class Input:
 
 
 @dataclass(frozen=True)
+class JoinPlan:
+    """How a joined stream's ports meet: each port's key field (in port order) and how much
+    older than an arriving row its partners may be (ms)."""
+
+    keys: tuple[str, ...]
+    window_ms: int
+
+
+@dataclass(frozen=True)
 class StreamPlan:
     """A stream's ports and operators, with where it runs and where its output goes.
 
@@ -109,6 +118,7 @@ class StreamPlan:
     operators: tuple[Operator, ...]
     root: int
     span: Span = field(default=NO_SPAN, compare=False)
+    join: JoinPlan | None = None
 
     @property
     def window(self) -> WindowAggregate | None:
@@ -148,7 +158,10 @@ class StreamPlan:
         return any(isinstance(op, Project) for op in after)
 
     def fields_read(self) -> set[str] | None:
-        """Fields of the input this stream's operators read (None: all of them, `.emit()`)."""
+        """Fields of the input this stream's operators read (None: all of them, `.emit()`;
+        a join reads all of its sources' fields)."""
+        if self.join is not None:
+            return None
         names: set[str] = set()
         for op in self.operators:
             if isinstance(op, Project) and not op.items:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from vbatch.figures import StreamCounters
 from vbatch.io.source import InputChunk
 from vbatch.kernels.clock import Clock
+from vbatch.kernels.join import JoinKernel
 from vbatch.kernels.lower import lower_chain
 from vbatch.kernels.merge import UnionKernel
 from vbatch.kernels.protocol import EmitKind, Frame, Kernel, empty_batch
@@ -53,7 +54,7 @@ class StreamPipeline:
         self.plan = plan
         window = plan.window
         self.clock = Clock(window.watermark_ms) if window is not None else None
-        self.union = UnionKernel(plan.name, plan.fields_read()) if plan.is_merge else None
+        self.union = _combiner(plan)
         self.kernels: list[Kernel] = []
         self.bound: pa.Schema | None = None
         self.last_stateful = -1
@@ -184,3 +185,11 @@ class StreamPipeline:
     def output_schema(self) -> pa.Schema | None:
         """The schema of the stream's output rows, once it is bound."""
         return self.kernels[-1].schema if self.kernels else self.bound
+
+
+def _combiner(plan: StreamPlan) -> UnionKernel | JoinKernel | None:
+    """What makes one batch of a step's rows from several ports: a join or a merge."""
+    if plan.join is not None:
+        sources = tuple(i.name for i in plan.inputs)
+        return JoinKernel(plan.name, sources, plan.join.keys, plan.join.window_ms)
+    return UnionKernel(plan.name, plan.fields_read()) if plan.is_merge else None
