@@ -107,7 +107,7 @@ BAD_PROGRAMS = [
         3,
         21,
         "unknown field `A.x` in event `A`",
-        "`Source.field` names a field of a join's source; here write `x`",
+        "`Source.field` names a field of a join's source; write `x`",
     ),
     (
         "x := 5\nstream S = T",

@@ -118,11 +118,11 @@ class ExprChecker:
         if not self.scope.has(name):
             msg = f"unknown field `{name}` in {self.scope.describe}"
             choices = [*(self.scope.fields or ()), *self.constants]
-            hint = suggest(name, choices)
-            if "." in name and not self.scope.sources and hint is None:
+            unknown_hint: str | None = suggest(name, choices)
+            if "." in name and not self.scope.sources and unknown_hint is None:
                 plain = name.split(".", 1)[1]
-                hint = f"`Source.field` names a field of a join's source; here write `{plain}`"
-            raise CheckError(msg, expr.span, hint=hint)
+                unknown_hint = f"`Source.field` names a field of a join's source; write `{plain}`"
+            raise CheckError(msg, expr.span, hint=unknown_hint)
         return expr
 
     def _call(self, expr: ast.Call) -> ast.Expr:
