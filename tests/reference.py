@@ -166,6 +166,17 @@ def _spread(values: list[object], sample: bool, root: bool) -> object:
     return math.sqrt(variance) if root else variance
 
 
+def _ema(values: list[object], period: float) -> object:
+    xs = _numbers(values)
+    if not xs:
+        return None
+    alpha = 2.0 / (period + 1.0)
+    ema = float(xs[0])
+    for x in xs[1:]:
+        ema = alpha * x + (1 - alpha) * ema
+    return ema
+
+
 def _percentile(values: list[object], p: float) -> object:
     xs = sorted(float(x) for x in _numbers(values))
     if not xs:
@@ -195,6 +206,7 @@ def aggregate(func: Aggregate, values: list[object], param: float | None) -> obj
         Aggregate.COUNT_DISTINCT: lambda: len({v for v in values if v is not None}),
         Aggregate.PERCENTILE: lambda: _percentile(values, param or 0.0),
         Aggregate.MEDIAN: lambda: _percentile(values, 50.0),
+        Aggregate.EMA: lambda: _ema(values, param or 1.0),
     }
     return table[func]()
 
@@ -393,7 +405,7 @@ class RefStream:
                 if func is Aggregate.COUNT:
                     values[id(call)] = sum(a is not None for a in args)
                     continue
-                param = call.args[1].value if func is Aggregate.PERCENTILE else None  # type: ignore[attr-defined]
+                param = call.args[1].value if func in (Aggregate.PERCENTILE, Aggregate.EMA) else None  # type: ignore[attr-defined]
                 values[id(call)] = aggregate(func, args, param)
         keys = dict(zip(self.stream.partition_keys, w.key, strict=True))
         row: Row = {"_ts": w.end, "_seq": seq}

@@ -43,6 +43,7 @@ AGGREGATES = [
     "last_v: last(v)",
     "all_n: collect(n)",
     "p90: percentile(v, 90)",
+    "smooth: ema(v, 3)",
     "distinct_s: count(distinct(s))",
     "ratio: sum(v * n) / sum(n)",
     "capped: sum(if v > 1.5 then v else 0.0)",

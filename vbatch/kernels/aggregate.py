@@ -302,14 +302,15 @@ class EdgeAccumulator(Accumulator):
 
 
 class LoggedAccumulator(Accumulator):
-    """collect, percentile and count(distinct): they keep the window's values in a row log."""
+    """collect, percentile, ema and count(distinct): they keep the window's values in a row
+    log."""
 
     def __init__(self, call: AggregateCall, arg_type: pa.DataType | None) -> None:
         super().__init__(call, arg_type)
         self.pool: SlotPool | None = None
         self.value_type: pa.DataType = self.arg_type or pa.null()
-        numbers = call.func is AggFunc.PERCENTILE
-        self.log = RowLog(pa.float64() if numbers else self.value_type)
+        self.numbers = call.func in (AggFunc.PERCENTILE, AggFunc.EMA)
+        self.log = RowLog(pa.float64() if self.numbers else self.value_type)
 
     def attach(self, pool: SlotPool) -> None:
         """Use the slot pool's generation numbers to tell reused slots apart."""
@@ -326,7 +327,7 @@ class LoggedAccumulator(Accumulator):
         values = plain(values)
         if pa.types.is_null(self.value_type):
             self.value_type = values.type
-        if self.call.func is AggFunc.PERCENTILE:
+        if self.numbers:
             slots, numbers, valid = self._numbers(slots, values)
             values = pa.array(numbers.astype(np.float64, copy=False))
             ranks = ranks[valid]
@@ -345,6 +346,8 @@ class LoggedAccumulator(Accumulator):
         if self.call.func is AggFunc.COUNT_DISTINCT:
             return groups.distinct_counts()
         assert self.call.param is not None
+        if self.call.func is AggFunc.EMA:
+            return groups.emas(2.0 / (self.call.param + 1.0))
         return groups.percentiles(self.call.param)
 
 
@@ -365,6 +368,7 @@ _ACCUMULATORS: dict[AggFunc, type[Accumulator]] = {
     AggFunc.COLLECT: LoggedAccumulator,
     AggFunc.PERCENTILE: LoggedAccumulator,
     AggFunc.COUNT_DISTINCT: LoggedAccumulator,
+    AggFunc.EMA: LoggedAccumulator,
 }
 
 

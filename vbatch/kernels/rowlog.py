@@ -36,6 +36,23 @@ class Groups:
         counts = np.bincount(pairs["p"].to_numpy(), minlength=self.n_groups)
         return pa.array(counts.astype(np.int64))
 
+    def emas(self, alpha: float) -> pa.Array:
+        """The exponential moving average of each group's values in arrival order: the first
+        value, then `alpha * x + (1 - alpha) * previous` for each next one; a weighted sum
+        over whole arrays (the weight of a value is `alpha * (1 - alpha) ** later`, the
+        first one's `(1 - alpha) ** later`), null for an empty group."""
+        numbers = self.values.to_numpy(zero_copy_only=False).astype(np.float64)
+        order = np.argsort(self.position, kind="stable")
+        position, ordered = self.position[order], numbers[order]
+        counts = self.counts()
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        index = np.arange(len(ordered)) - starts[position]
+        later = counts[position] - 1 - index
+        weights = np.power(1.0 - alpha, later.astype(np.float64))
+        weights = np.where(index == 0, weights, alpha * weights)
+        sums = np.bincount(position, weights=weights * ordered, minlength=self.n_groups)
+        return pa.array(sums, mask=counts == 0)
+
     def percentiles(self, p: float) -> pa.Array:
         """The p-th percentile of each group, interpolating linearly between ranks."""
         numbers = self.values.to_numpy(zero_copy_only=False).astype(np.float64)

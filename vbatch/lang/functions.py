@@ -26,6 +26,7 @@ class Aggregate(Enum):
     COLLECT = "collect"
     FIRST = "first"
     LAST = "last"
+    EMA = "ema"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ AGGREGATE_ARITY: dict[Aggregate, Arity] = {
     Aggregate.COLLECT: Arity(1, 1),
     Aggregate.FIRST: Arity(1, 1),
     Aggregate.LAST: Arity(1, 1),
+    Aggregate.EMA: Arity(2, 2),
 }
 
 # `distinct(x)` is only meaningful as the argument of `count`.

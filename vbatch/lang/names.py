@@ -161,6 +161,8 @@ class ExprChecker:
             return ast.Call(Aggregate.COUNT_DISTINCT.value, (value,), expr.span)
         if aggregate is Aggregate.PERCENTILE:
             return self._percentile(expr)
+        if aggregate is Aggregate.EMA:
+            return self._ema(expr)
         return replace(expr, args=tuple(self._inside(a) for a in expr.args))
 
     def _percentile(self, expr: ast.Call) -> ast.Expr:
@@ -170,6 +172,14 @@ class ExprChecker:
             msg = "the percentile is a number from 0 to 100"
             raise CheckError(msg, expr.args[1].span, hint="e.g. `percentile(latency, 99)`")
         return replace(expr, args=(value, ast.Literal(float(p), expr.args[1].span)))
+
+    def _ema(self, expr: ast.Call) -> ast.Expr:
+        value = self._inside(expr.args[0])
+        n = fold(expr.args[1], self.constants)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            msg = "the period of `ema` is a whole number of values, 1 or more"
+            raise CheckError(msg, expr.args[1].span, hint="e.g. `ema(price, 12)`")
+        return replace(expr, args=(value, ast.Literal(float(n), expr.args[1].span)))
 
     def _inside(self, expr: ast.Expr) -> ast.Expr:
         self.inside_aggregate = True

@@ -34,6 +34,7 @@ class AggFunc(Enum):
     COLLECT = "collect"
     FIRST = "first"
     LAST = "last"
+    EMA = "ema"
 
     @classmethod
     def of(cls, aggregate: Aggregate) -> AggFunc:
@@ -56,6 +57,7 @@ NEEDS_NUMBERS = frozenset(
         AggFunc.VAR_POP,
         AggFunc.VAR_SAMP,
         AggFunc.PERCENTILE,
+        AggFunc.EMA,
     }
 )
 KEEPS_INTS = frozenset({AggFunc.SUM, AggFunc.MIN, AggFunc.MAX})
@@ -64,7 +66,8 @@ ALWAYS_INT = frozenset({AggFunc.COUNT, AggFunc.COUNT_DISTINCT})
 
 @dataclass(frozen=True)
 class AggregateCall:
-    """One aggregate to maintain per window: `func(arg)`; `param` is a percentile's p."""
+    """One aggregate to maintain per window: `func(arg)`; `param` is a percentile's p or an
+    ema's period."""
 
     func: AggFunc
     arg: PExpr | None

@@ -177,7 +177,7 @@ def _aggregate_call(aggregate: Aggregate, expr: ast.Call) -> AggregateCall:
     func = AggFunc.of(aggregate)
     if aggregate is Aggregate.MEDIAN:
         return AggregateCall(func, from_ast(expr.args[0]), 50.0)
-    if aggregate is Aggregate.PERCENTILE:
+    if aggregate in (Aggregate.PERCENTILE, Aggregate.EMA):
         p = expr.args[1]
         if not isinstance(p, ast.Literal) or isinstance(p.value, bool | str | None):
             raise CheckError("the percentile is a number from 0 to 100", p.span)
