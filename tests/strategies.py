@@ -102,6 +102,7 @@ statements = st.one_of(
         exprs,
     ),
     st.builds(ast.Assignment, names, exprs),
+    st.builds(ast.Import, st.from_regex(r"[a-z/._]{1,12}\.vpl", fullmatch=True)),
     st.builds(ast.StreamDecl, names, names, st.lists(operations, max_size=6).map(tuple)),
     st.builds(
         ast.StreamDecl,

@@ -11,7 +11,6 @@ NOT_YET = [
     ("stream S = A as a -> B as b", 1, 14, "sequence patterns (`A as a -> B ...`) are"),
     ("stream S = A\n    -> B", 2, 5, "sequence patterns (`A as a -> B ...`) are"),
     ("fn f(x: float) -> float:\n    return x", 1, 1, "`fn` (user functions) is"),
-    ('import "other.vpl"', 1, 1, "`import` is"),
     ("pattern P = SEQ(A a, B b)", 1, 1, "`pattern` (named sequence patterns) is"),
     (
         "event A:\n    x: int\npattern P = SEQ(A a, B b)",

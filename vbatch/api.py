@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from vbatch.app.programs import read_program_text
 from vbatch.app.simulate import workers_read
 from vbatch.app.sinks import CollectSink
 from vbatch.figures import Summary
 from vbatch.io import open_events
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ReadOptions
 from vbatch.lang import compile_text
+from vbatch.lang.files import read_program_text
 from vbatch.lang.program import Program
 from vbatch.plan.build import plan_program
 from vbatch.plan.explain import explain

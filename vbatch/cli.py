@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import click
 import typer
 
-from vbatch.app.programs import read_program_text
 from vbatch.errors import ConfigError, InputError, OutputClosed, VbatchError, printable
 from vbatch.io.formats import OutputFormat, output_format_for
 from vbatch.io.source import DEFAULT_BATCH_SIZE, ErrorPolicy
 from vbatch.lang import compile_text
 from vbatch.lang.ast import dump
+from vbatch.lang.files import read_program_text
 from vbatch.lang.parser import parse
 from vbatch.lang.program import Program
 from vbatch.lean import without_pandas

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Control characters but tab: C0 (newline included: a message is one line), DEL and C1.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -35,17 +35,23 @@ def suggest(word: str, choices: Iterable[str], cutoff: float = 0.7) -> str | Non
 
 @dataclass(frozen=True)
 class Span:
-    """A region of source text: 1-based line and column, end exclusive."""
+    """A region of source text: 1-based line and column, end exclusive; `source` names the
+    file when it is not the program's own (a file it imports)."""
 
     line: int
     column: int
     end_line: int
     end_column: int
+    source: str | None = field(default=None, compare=False)
 
     @classmethod
     def point(cls, line: int, column: int, width: int = 1) -> Span:
         """A span of `width` characters starting at line:column."""
         return cls(line, column, line, column + width)
+
+
+# The text of every file a program imports, by the name its spans give (for carets).
+IMPORTED_TEXTS: dict[str, str] = {}
 
 
 class VbatchError(Exception):
@@ -90,16 +96,19 @@ class VbatchError(Exception):
 
     def render(self) -> str:
         """`file:line:col: message`, the source line, a caret underline and a hint."""
-        where = printable(self.source_name or "<input>")
+        name, text = self.source_name, self.source_text
+        if self.span is not None and self.span.source is not None:  # in an imported file
+            name, text = self.span.source, IMPORTED_TEXTS.get(self.span.source)
+        where = printable(name or "<input>")
         message, hint = self.label + printable(self.message), printable(self.hint or "")
         if self.span is None:
-            head = f"{where}: {message}" if self.source_name else message
-            if not self.source_name and not self.label:
+            head = f"{where}: {message}" if name else message
+            if not name and not self.label:
                 head = f"error: {message}"
             return head + (f"\nhint: {hint}" if hint else "")
         head = f"{where}:{self.span.line}:{self.span.column}: {message}"
         lines = [head]
-        source_line = _line_of(self.source_text, self.span.line)
+        source_line = _line_of(text, self.span.line)
         if source_line is not None:
             source_line = _shown(source_line)
             gutter = f"{self.span.line:>5} | "

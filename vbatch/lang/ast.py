@@ -341,6 +341,15 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Import:
+    """`import "file.vpl"`: the statements of another program file, in its place (a path
+    relative to the importing file)."""
+
+    path: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Merge:
     """`merge(A, B, stream S = C .where(...))`: the rows of several sources, in arrival order.
 
@@ -412,7 +421,14 @@ class ConfigDecl:
 
 
 Statement = (
-    ContextDecl | EventDecl | BindingDecl | Assignment | StreamDecl | ConnectorDecl | ConfigDecl
+    ContextDecl
+    | EventDecl
+    | BindingDecl
+    | Assignment
+    | StreamDecl
+    | ConnectorDecl
+    | ConfigDecl
+    | Import
 )
 
 

@@ -16,6 +16,7 @@ from vbatch.lang.connectors import (
     config_warning,
 )
 from vbatch.lang.constants import Millis, fold
+from vbatch.lang.imports import resolve_imports
 from vbatch.lang.names import ExprChecker, Scope, check_output_name, interpolate
 from vbatch.lang.program import (
     TYPE_NAMES,
@@ -38,7 +39,7 @@ def check(module: ast.Module, source_name: str = "<input>", text: str = "") -> P
     'E'
     """
     try:
-        return _Checker(module, source_name, text).run()
+        return _Checker(resolve_imports(module, source_name), source_name, text).run()
     except CheckError as err:
         raise err.with_source(source_name, text) from None
 
@@ -81,6 +82,7 @@ class _Checker:
     def _collect_declarations(self) -> None:
         seen: dict[str, str] = {}
         for statement in self.module.statements:
+            assert not isinstance(statement, ast.Import), "imports are resolved first"
             if isinstance(statement, ast.Assignment):
                 self._assign(statement, seen)
                 continue
@@ -474,6 +476,7 @@ class _Checker:
 
 
 def _declared(statement: ast.Statement) -> tuple[str, str, Span]:
+    assert not isinstance(statement, ast.Import | ast.Assignment)
     if isinstance(statement, ast.ContextDecl):
         return "context", statement.name, statement.span
     if isinstance(statement, ast.EventDecl):

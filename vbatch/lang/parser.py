@@ -185,6 +185,9 @@ class _ToAst(Transformer_NonRecursive):
         type_text = str(type_name) if type_name is not None else None
         return ast.BindingDecl(kind_enum, str(name), type_text, value, _span(meta))
 
+    def import_stmt(self, meta, path):  # noqa: ANN001
+        return ast.Import(self.string(meta, path).value, _span(meta))
+
     def assignment(self, meta, target, value):  # noqa: ANN001
         name = str(target)[:-2].rstrip()
         line, column = target.line or 1, target.column or 1

@@ -68,6 +68,11 @@ def _(statement: ast.BindingDecl) -> str:
 
 
 @print_statement.register
+def _(statement: ast.Import) -> str:
+    return f"import {print_expr(ast.Literal(statement.path))}\n"
+
+
+@print_statement.register
 def _(statement: ast.Assignment) -> str:
     return f"{statement.name} := {print_expr(statement.value)}\n"
 

@@ -22,7 +22,17 @@ OPERATIONS = (
     "watermark",
     "on",
 )
-STATEMENTS = ("stream", "context", "event", "let", "const", "var", "connector", "config")
+STATEMENTS = (
+    "stream",
+    "context",
+    "event",
+    "let",
+    "const",
+    "var",
+    "connector",
+    "config",
+    "import",
+)
 
 # VPL that Varpulis documents and vbatch does not run yet: refused with what it is, rather
 # than as a typo. Keyed by the word that starts it.
@@ -43,7 +53,6 @@ NOT_YET_OPERATIONS = {
 NOT_YET_STATEMENTS = {
     "fn": "`fn` (user functions)",
     "pattern": "`pattern` (named sequence patterns)",
-    "import": "`import`",
     "for": "a top-level `for` loop",
 }
 NOT_YET_SOURCES = {"timer": "`timer(...)` sources"}
