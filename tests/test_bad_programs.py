@@ -30,14 +30,6 @@ BAD_PROGRAMS = [
         "write `.on(A.id == B.id)` right after the join",
     ),
     (
-        "stream J = join(A, B) .on(A.k == B.k)",
-        CheckError,
-        1,
-        12,
-        "a join needs `.window(duration)`: how much older than a row its partners may be",
-        "e.g. `.window(1m)` after `.on(...)`",
-    ),
-    (
         "stream J = join(A, B) .on(A.k == C.k) .window(1s)",
         CheckError,
         1,
@@ -62,7 +54,7 @@ BAD_PROGRAMS = [
         "add `and C.key == A.key`",
     ),
     (
-        "stream J = join(A, B) .on(A.k == B.k) .window(10)",
+        "stream J = join(A, B) .on(A.k == B.k) .window(5s, sliding: 1s)",
         CheckError,
         1,
         40,
@@ -583,3 +575,11 @@ def test_a_join_on_keys_of_different_kinds_is_refused_where_the_join_is() -> Non
     err = caught.value
     assert (err.line, err.column) == (5, 1)
     assert err.message == "the sources of `J` meet on keys of different kinds: a string and an int"
+
+
+def test_a_join_window_that_counts_rows_is_warned_about_and_means_a_minute() -> None:
+    program = compile_text("stream J = join(A, B) .on(A.k == B.k) .window(2)", "j.vpl")
+    (warning,) = program.warnings
+    assert (warning.line, warning.column) == (1, 40)
+    assert "this one counts rows, so partners may be up to 1m older" in warning.message
+    assert program.streams[0].join is not None and program.streams[0].join.window_ms == 60_000

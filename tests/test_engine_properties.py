@@ -113,8 +113,8 @@ def join_programs(draw: st.DrawFn) -> str:
     other = draw(st.sampled_from(["F", "A"]))
     lines = ["stream A = F .where(n > 2) .emit(k, v, n)"] if other == "A" else []
     key = draw(st.sampled_from(["k", "s"])) if other == "F" else "k"
-    window = draw(st.sampled_from(["300ms", "1s", "5s"]))
-    lines.append(f"stream J = join(E, {other}) .on(E.{key} == {other}.{key}) .window({window})")
+    window = draw(st.sampled_from([" .window(300ms)", " .window(1s)", " .window(5s)", ""]))
+    lines.append(f"stream J = join(E, {other}) .on(E.{key} == {other}.{key}){window}")
     if draw(st.booleans()):
         lines.append(f"    .where(E.n > {other}.n or E.v == null)")
     if draw(st.booleans()):

@@ -16,6 +16,7 @@ from vbatch.lang.connectors import (
     config_warning,
 )
 from vbatch.lang.constants import Millis, fold
+from vbatch.lang.durations import format_duration
 from vbatch.lang.imports import resolve_imports
 from vbatch.lang.names import ExprChecker, Scope, check_output_name, interpolate
 from vbatch.lang.program import (
@@ -274,10 +275,8 @@ class _Checker:
             first = decl.source.items
             hint = f"e.g. `.on({first[0]}.id == {first[1]}.id)`"
             raise CheckError(msg, decl.source.span, hint=hint)
-        if state.join_window_ms is None:
-            msg = "a join needs `.window(duration)`: how much older than a row its partners may be"
-            raise CheckError(msg, decl.source.span, hint="e.g. `.window(1m)` after `.on(...)`")
-        return JoinSpec(state.join_keys, state.join_window_ms)
+        window = state.join_window_ms if state.join_window_ms is not None else JOIN_DEFAULT_MS
+        return JoinSpec(state.join_keys, window)
 
     def _from(
         self, op: ast.FromOp, before: list[object], inputs: tuple[StreamInput, ...]
@@ -378,6 +377,17 @@ class _Checker:
         if isinstance(op, ast.WindowOp):
             if state.join_window_ms is not None:
                 raise CheckError("a join has one `.window`", op.span)
+            if _counts_rows(op, self.constants):
+                default = format_duration(JOIN_DEFAULT_MS)
+                msg = (
+                    "a join's window is a duration; this one counts rows, so partners "
+                    f"may be up to {default} older, as in Varpulis"
+                )
+                warning = CheckWarning(msg, op.span, hint="write a duration, e.g. `.window(30s)`")
+                warning.with_source(self.source_name, self.text)
+                self.warnings.append(warning)
+                state.join_window_ms = JOIN_DEFAULT_MS
+                return None
             state.join_window_ms = join_window(op, self.constants)
             return None
         if isinstance(op, ast.AggregateOp | ast.HavingOp | ast.PartitionOp | ast.WatermarkOp):
@@ -385,9 +395,6 @@ class _Checker:
             msg = f"`.{name}` on a join is not supported"
             hint = "aggregate the joined rows in a stream that reads this one"
             raise CheckError(msg, op.span, hint=hint)
-        if state.join_window_ms is None:
-            msg = "a join needs `.window(duration)` before its other operations"
-            raise CheckError(msg, op.span, hint="e.g. `.window(1m)` after `.on(...)`")
         return self._plain_operation(op, state, scope)
 
     def _plain_operation(
@@ -552,6 +559,15 @@ def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:
     if isinstance(expr, ast.Binary) and expr.op is ast.BinaryOp.AND:
         return [*_conjuncts(expr.left), *_conjuncts(expr.right)]
     return [expr]
+
+
+JOIN_DEFAULT_MS = 60_000  # a join without a duration window: Varpulis's default
+
+
+def _counts_rows(op: ast.WindowOp, constants: dict[str, object]) -> bool:
+    size = fold(op.size, constants)
+    fixed = op.syntax is ast.WindowSyntax.FIXED and op.slide is None
+    return fixed and isinstance(size, int) and not isinstance(size, bool | Millis) and size > 0
 
 
 def join_window(op: ast.WindowOp, constants: dict[str, object]) -> int:
