@@ -51,7 +51,7 @@ class Groups:
         weights = np.power(1.0 - alpha, later.astype(np.float64))
         weights = np.where(index == 0, weights, alpha * weights)
         sums = np.bincount(position, weights=weights * ordered, minlength=self.n_groups)
-        return pa.array(sums, mask=counts == 0)
+        return pa.array(sums.astype(np.float64), mask=counts == 0, type=pa.float64())
 
     def percentiles(self, p: float) -> pa.Array:
         """The p-th percentile of each group, interpolating linearly between ranks."""
