@@ -532,3 +532,38 @@ def test_replay_memory_stays_flat_as_the_input_grows(tmp_path):
     large_events, large_rss = peak_rss_kb(large)
     assert (small_events, large_events) == (1_000_000, 3_000_000)
     assert large_rss <= 1.3 * small_rss + 50_000, (small_rss, large_rss)
+
+
+VARPULIS_LINES = [
+    '{"event_type": "T", "data": {"v": 1.5, "s": "a"}, "timestamp": "2026-02-04T10:30:00Z"}',
+    '{"type": "T", "v": 3, "s": "c", "timestamp": "2026-02-04T10:30:02Z"}',
+    '{"event_type": "T", "data": {"v": 2.5, "s": "b"}, "timestamp": "2026-02-04T10:30:01Z"}',
+    '{"event_type": "U", "type": "kept", "timestamp": 5}',
+]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_varpulis_json_events_read_as_flat_events_in_files_and_live(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """The `data` envelope, `type` for a missing `event_type`, and ISO-8601 times: the same
+    events from a JSON-lines file as from live lines."""
+    from vbatch.io.evt import EvtLineParser
+
+    path = tmp_path / "varpulis.jsonl"
+    path.write_text("\n".join(VARPULIS_LINES) + "\n")
+    from_file: dict[str, list[dict]] = {}
+    for chunk in JsonlReader(path, ReadOptions(batch_size=batch_size)):
+        for event in chunk.batches:
+            from_file.setdefault(event.event_type, []).extend(event.batch.to_pylist())
+    live = EvtLineParser(ReadOptions()).parse(path.read_bytes(), first_line=1)
+    from_live = {e.event_type: e.batch.to_pylist() for e in live.batches}
+    at = 1770201000000
+    assert from_file["T"] == [
+        {"_ts": at, "_seq": 0, "v": 1.5, "s": "a"},
+        {"_ts": at + 2000, "_seq": 1, "v": 3.0, "s": "c"},
+        {"_ts": at + 1000, "_seq": 2, "v": 2.5, "s": "b"},
+    ]
+    assert from_file["U"] == [{"_ts": 5, "_seq": 3, "type": "kept"}]
+    assert [{**r, "v": float(r["v"])} for r in from_live["T"]] == from_file["T"]
+    assert from_live["U"] == from_file["U"]

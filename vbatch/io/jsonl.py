@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from vbatch.errors import InputError
@@ -139,10 +140,62 @@ def parse_lines(
         for f in table.schema
         if pa.types.is_timestamp(f.type) and f.name not in keep_times
     ]
-    if not stamped:
+    if stamped:
+        parse = pj.ParseOptions(
+            explicit_schema=pa.schema(stamped), unexpected_field_behavior="infer"
+        )
+        table = pj.read_json(pa.BufferReader(buffer), read_options=options, parse_options=parse)
+    return unwrapped(table)
+
+
+def unwrapped(table: pa.Table) -> pa.Table:
+    """Varpulis's event form read as a flat event: the fields of a `"data"` object beside
+    the others (`{"event_type": "T", "data": {...}, "timestamp": ...}`), and `"type"` naming
+    the event type where there is no `"event_type"`."""
+    names = table.schema.names
+    if "data" in names and pa.types.is_struct(table.schema.field("data").type):
+        data = table.column("data").combine_chunks()
+        enveloped = data.is_valid()
+        at = names.index("data")
+        table = table.remove_column(at)
+        for offset, i in enumerate(range(data.type.num_fields)):
+            name, values = data.type.field(i).name, data.field(i)
+            if name in table.schema.names:  # lines without an envelope have it beside
+                where = table.schema.names.index(name)
+                beside = table.column(name).combine_chunks()
+                if beside.type != values.type:
+                    beside, values = _common(beside, values)
+                table = table.set_column(where, name, pc.if_else(enveloped, values, beside))
+            else:
+                table = table.add_column(at + offset, name, values)
+        names = table.schema.names
+    if "type" not in names or not pa.types.is_string(table.schema.field("type").type):
         return table
-    parse = pj.ParseOptions(explicit_schema=pa.schema(stamped), unexpected_field_behavior="infer")
-    return pj.read_json(pa.BufferReader(buffer), read_options=options, parse_options=parse)
+    if TYPE_COLUMN not in names:
+        return table.rename_columns([TYPE_COLUMN if n == "type" else n for n in names])
+    kind, other = table.column(TYPE_COLUMN), table.column("type")
+    untyped = pc.is_null(kind)
+    if not pc.any(untyped).as_py():
+        return table
+    table = table.set_column(
+        names.index(TYPE_COLUMN), TYPE_COLUMN, pc.if_else(untyped, other, kind)
+    )
+    other = pc.if_else(untyped, pa.scalar(None, other.type), other)
+    if other.null_count == len(other):  # `type` only ever named the event type
+        return table.remove_column(names.index("type"))
+    return table.set_column(names.index("type"), "type", other)
+
+
+def _common(a: pa.Array, b: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Two columns of one field in one type (a null column takes the other's; ints meet
+    floats as floats; anything else meets as strings)."""
+    if pa.types.is_null(a.type):
+        return a.cast(b.type), b
+    if pa.types.is_null(b.type):
+        return a, b.cast(a.type)
+    numeric = (pa.types.is_integer(t) or pa.types.is_floating(t) for t in (a.type, b.type))
+    target = pa.float64() if all(numeric) else pa.string()
+    return a.cast(target), b.cast(target)
 
 
 def _arrow_problem(err: pa.ArrowInvalid) -> tuple[str, int | None]:
@@ -338,7 +391,7 @@ def _object_problem(obj: Any, columns: EventColumns) -> str | None:
     if not isinstance(obj, dict):
         return "line is not a JSON object"
     if columns.type_column is not None:
-        kind = obj.get(columns.type_column)
+        kind = obj.get(_type_key(obj, columns))
         if kind is None:
             return f"missing event type '{columns.type_column}'"
         if not isinstance(kind, str):
@@ -351,7 +404,15 @@ def _object_problem(obj: Any, columns: EventColumns) -> str | None:
 def _type_of(obj: dict[str, Any], columns: EventColumns) -> str:
     if columns.type_column is None:
         return columns.event_type or ""
-    return str(obj[columns.type_column])
+    return str(obj[_type_key(obj, columns)])
+
+
+def _type_key(obj: dict[str, Any], columns: EventColumns) -> str:
+    """The key naming a line's event type: `"type"` stands in for a missing `"event_type"`."""
+    assert columns.type_column is not None
+    if columns.type_column == TYPE_COLUMN and TYPE_COLUMN not in obj and "type" in obj:
+        return "type"
+    return columns.type_column
 
 
 def _keys(line: bytes) -> list[str]:
