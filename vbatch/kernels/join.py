@@ -89,7 +89,7 @@ class JoinKernel:
         touched = np.zeros(int(code.max(initial=-1)) + 1, dtype=bool)
         touched[code[new & (code >= 0)]] = True
         part = (code >= 0) & touched[np.maximum(code, 0)]
-        order = np.lexsort((local, port, seq, code))
+        order = _key_then_arrival(code, seq, port, n)
         order = order[part[order]]
         if not len(order):
             self._keep_latest(tables, port, local, code, np.empty(0, np.int64))
@@ -168,6 +168,24 @@ class JoinKernel:
                 old = old.filter(pc.invert(stale))
                 kept = pa.concat_tables([old, kept], promote_options="permissive")
             self.latest[p] = kept.combine_chunks()
+
+
+def _key_then_arrival(code: np.ndarray, seq: np.ndarray, port: np.ndarray, n: int) -> np.ndarray:
+    """Positions sorted by key, then arrival (`_seq`, then source, then position: rows are
+    laid out source by source, each in order, so stable sorts keep the last two).
+
+    Two stable sorts, each nearly linear here: by arrival (a few runs, one per source,
+    already in order: a merge for timsort), then by key (a radix sort when the codes fit
+    in 16 bits)."""
+    if not len(code):
+        return np.empty(0, np.int64)
+    if int(seq.max()) >= (1 << 62) // max(n, 1):
+        return np.lexsort((port, seq, code))
+    arrival = np.argsort(seq * n + port, kind="stable")
+    keys = code[arrival] + 1  # a null key (-1) first
+    if int(keys.max()) < 1 << 16:
+        keys = keys.astype(np.uint16)
+    return arrival[np.argsort(keys, kind="stable")]
 
 
 def _empty() -> pa.Table:
