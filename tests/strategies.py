@@ -85,6 +85,7 @@ operations = st.one_of(
     windows,
     st.lists(items, min_size=1, max_size=4).map(lambda i: ast.AggregateOp(_unique_items(i))),
     exprs.map(ast.WatermarkOp),
+    exprs.map(ast.LatenessOp),
 )
 
 statements = st.one_of(

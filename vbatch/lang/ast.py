@@ -239,6 +239,14 @@ class AggregateOp:
 
 
 @dataclass(frozen=True)
+class LatenessOp:
+    """`.allowed_lateness(30s)`: rows this far behind the watermark still join their window."""
+
+    lateness: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class WatermarkOp:
     """`.watermark(out_of_order: 2s)`."""
 
@@ -276,6 +284,7 @@ Operation = (
     | WindowOp
     | AggregateOp
     | WatermarkOp
+    | LatenessOp
     | FromOp
     | ToOp
 )

@@ -390,7 +390,9 @@ class _Checker:
                 return None
             state.join_window_ms = join_window(op, self.constants)
             return None
-        if isinstance(op, ast.AggregateOp | ast.HavingOp | ast.PartitionOp | ast.WatermarkOp):
+        if isinstance(
+            op, ast.AggregateOp | ast.HavingOp | ast.PartitionOp | ast.WatermarkOp | ast.LatenessOp
+        ):
             name = type(op).__name__.removesuffix("Op").lower().replace("partition", "partition_by")
             msg = f"`.{name}` on a join is not supported"
             hint = "aggregate the joined rows in a stream that reads this one"
@@ -405,6 +407,9 @@ class _Checker:
             return None
         if isinstance(op, ast.WatermarkOp):
             state.set_watermark(op, self.constants)
+            return None
+        if isinstance(op, ast.LatenessOp):
+            state.set_lateness(op, self.constants)
             return None
         if isinstance(op, ast.PartitionOp):
             state.set_partition(op, scope)

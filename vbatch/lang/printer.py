@@ -174,6 +174,11 @@ def _(op: ast.AggregateOp) -> str:
 
 
 @print_operation.register
+def _(op: ast.LatenessOp) -> str:
+    return f"allowed_lateness({print_expr(op.lateness)})"
+
+
+@print_operation.register
 def _(op: ast.WatermarkOp) -> str:
     return f"watermark(out_of_order: {print_expr(op.out_of_order)})"
 

@@ -24,6 +24,7 @@ class StreamState:
         self.window_span: Span | None = None
         self.watermark_ms = 0
         self.watermark_seen = False
+        self.lateness_seen = False
         self.aggregated = False
         self.emit_context: str | None = None
         self.emitted = False
@@ -50,7 +51,22 @@ class StreamState:
         if value < 0:
             raise CheckError("`out_of_order` cannot be negative", op.out_of_order.span)
         self.watermark_seen = True
-        self.watermark_ms = int(value)
+        self.watermark_ms += int(value)  # `.allowed_lateness` may have come first
+
+    def set_lateness(self, op: ast.LatenessOp, constants: dict[str, object]) -> None:
+        """Rows up to this far behind the watermark still join their window: each window
+        is emitted once, when the watermark has passed its end by the lateness too."""
+        if self.lateness_seen:
+            raise CheckError("`.allowed_lateness` is given twice", op.span)
+        if self.window is not None:
+            raise CheckError("`.allowed_lateness` must come before `.window`", op.span)
+        value = fold(op.lateness, constants)
+        if not isinstance(value, Millis):
+            raise CheckError("`.allowed_lateness` takes a duration such as `30s`", op.lateness.span)
+        if value < 0:
+            raise CheckError("`.allowed_lateness` cannot be negative", op.lateness.span)
+        self.lateness_seen = True
+        self.watermark_ms += int(value)
 
     def set_partition(self, op: ast.PartitionOp, scope: Scope) -> None:
         if self.partition_keys:

@@ -21,6 +21,7 @@ OPERATIONS = (
     "having",
     "watermark",
     "on",
+    "allowed_lateness",
 )
 STATEMENTS = (
     "stream",
@@ -44,7 +45,6 @@ NOT_YET_OPERATIONS = {
     "within": "`.within(...)` (sequence patterns)",
     "not": "`.not(...)` (sequence negation)",
     "process": "`.process(...)`",
-    "allowed_lateness": "`.allowed_lateness(...)`",
     "log": "`.log(...)`",
     "tap": "`.tap(...)`",
     "score": "`.score(...)`",
