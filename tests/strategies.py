@@ -86,6 +86,7 @@ operations = st.one_of(
     st.lists(items, min_size=1, max_size=4).map(lambda i: ast.AggregateOp(_unique_items(i))),
     exprs.map(ast.WatermarkOp),
     exprs.map(ast.LatenessOp),
+    st.lists(items, max_size=3).map(lambda i: ast.LogOp(_unique_items(i))),
 )
 
 statements = st.one_of(

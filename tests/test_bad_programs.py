@@ -22,6 +22,22 @@ BAD_PROGRAMS = [
     ),
     ("strem X = Y", VplSyntaxError, 1, 1, "unknown statement `strem`", "did you mean `stream`?"),
     (
+        'stream S = T .log(level: "loud", message: "x")',
+        CheckError,
+        1,
+        26,
+        "`.log` level is one of trace, debug, info, warn, error",
+        None,
+    ),
+    (
+        'stream S = T .log(mesage: "x")',
+        CheckError,
+        1,
+        19,
+        "unknown parameter `mesage` for `.log`",
+        "did you mean `message`?",
+    ),
+    (
         "stream J = join(A, B) .window(5s)",
         CheckError,
         1,
@@ -583,3 +599,20 @@ def test_a_join_window_that_counts_rows_is_warned_about_and_means_a_minute() -> 
     assert (warning.line, warning.column) == (1, 40)
     assert "this one counts rows, so partners may be up to 1m older" in warning.message
     assert program.streams[0].join is not None and program.streams[0].join.window_ms == 60_000
+
+
+def test_log_lines_are_shown_per_row_with_their_level(tmp_path) -> None:  # noqa: ANN001
+    from test_golden import run_vbatch
+
+    program = tmp_path / "log.vpl"
+    program.write_text('stream S = T .log(level: "warn", message: "hot", data: v) .where(v > 1)\n')
+    events = tmp_path / "log.evt"
+    events.write_text("T { v: 2 }\nT { v: 0 }\n")
+    done = run_vbatch("simulate", "-p", str(program), "-e", str(events), "--immediate")
+    assert done.returncode == 0, done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert lines[lines.index("[warn] hot 2") :][:3] == [
+        "[warn] hot 2",
+        "=> S: { v: 2 }",
+        "[warn] hot 0",
+    ]

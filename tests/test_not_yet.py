@@ -27,7 +27,6 @@ NOT_YET = [
         "streams declared inside `join(...)` (`stream X = T on ...`) are",
     ),
     ("stream S = A .forecast(horizon: 5m)", 1, 15, "`.forecast(...)` is"),
-    ('stream S = A .log(level: "info")', 1, 15, "`.log(...)` is"),
 ]
 
 

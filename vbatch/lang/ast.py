@@ -239,6 +239,14 @@ class AggregateOp:
 
 
 @dataclass(frozen=True)
+class LogOp:
+    """`.log(level: "warn", message: "...", data: field)`: a log line per row."""
+
+    items: tuple[Item, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class LatenessOp:
     """`.allowed_lateness(30s)`: rows this far behind the watermark still join their window."""
 
@@ -285,6 +293,7 @@ Operation = (
     | AggregateOp
     | WatermarkOp
     | LatenessOp
+    | LogOp
     | FromOp
     | ToOp
 )

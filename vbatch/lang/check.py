@@ -441,6 +441,8 @@ class _Checker:
         if isinstance(op, ast.PrintOp):
             args = tuple(self._expr(interpolate(a), scope) for a in op.args)
             return replace(op, args=args)
+        if isinstance(op, ast.LogOp):
+            return self._plain_operation(log_as_print(op, self.constants), state, scope)
         raise TypeError(op)
 
     def _reads_only_aggregates(self, decl: ast.StreamDecl) -> bool:
@@ -591,3 +593,24 @@ def join_window(op: ast.WindowOp, constants: dict[str, object]) -> int:
     if size <= 0:
         raise CheckError("a join's window must be positive", op.size.span)
     return int(size)
+
+
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
+
+
+def log_as_print(op: ast.LogOp, constants: dict[str, object]) -> ast.PrintOp:
+    """`.log(level: "warn", message: "m", data: x)` is the console line `[warn] m x` per row
+    (as `.print("[warn]", "m", x)`); the level is one of LOG_LEVELS, `info` by default."""
+    items = {item.name: item for item in op.items}
+    unknown = [name for name in items if name not in ("level", "message", "data")]
+    if unknown:
+        msg = f"unknown parameter `{unknown[0]}` for `.log`"
+        hint = suggest(unknown[0], ("level", "message", "data")) or "it takes level, message, data"
+        raise CheckError(msg, items[unknown[0]].span, hint=hint)
+    level = fold(items["level"].value, constants) if "level" in items else "info"
+    if level not in LOG_LEVELS:
+        where = items["level"].value.span if "level" in items else op.span
+        raise CheckError(f"`.log` level is one of {', '.join(LOG_LEVELS)}", where)
+    args: list[ast.Expr] = [ast.Literal(f"[{level}]", op.span)]
+    args += [items[name].value for name in ("message", "data") if name in items]
+    return ast.PrintOp(tuple(args), op.span)

@@ -270,6 +270,9 @@ class _ToAst(Transformer_NonRecursive):
     def aggregate_op(self, meta, *items):  # noqa: ANN001, ANN002
         return ast.AggregateOp(tuple(i for i in items if i is not None), _span(meta))
 
+    def log_op(self, meta, *items):  # noqa: ANN001, ANN002
+        return ast.LogOp(tuple(i for i in items if i is not None), _span(meta))
+
     def lateness_op(self, meta, value):  # noqa: ANN001
         return ast.LatenessOp(value, _span(meta))
 

@@ -174,6 +174,11 @@ def _(op: ast.AggregateOp) -> str:
 
 
 @print_operation.register
+def _(op: ast.LogOp) -> str:
+    return f"log({_items_named(op.items)})"
+
+
+@print_operation.register
 def _(op: ast.LatenessOp) -> str:
     return f"allowed_lateness({print_expr(op.lateness)})"
 

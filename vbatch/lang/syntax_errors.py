@@ -22,6 +22,7 @@ OPERATIONS = (
     "watermark",
     "on",
     "allowed_lateness",
+    "log",
 )
 STATEMENTS = (
     "stream",
@@ -45,7 +46,6 @@ NOT_YET_OPERATIONS = {
     "within": "`.within(...)` (sequence patterns)",
     "not": "`.not(...)` (sequence negation)",
     "process": "`.process(...)`",
-    "log": "`.log(...)`",
     "tap": "`.tap(...)`",
     "score": "`.score(...)`",
     "concurrent": "`.concurrent(...)`",
