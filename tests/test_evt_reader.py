@@ -109,6 +109,15 @@ GOLDEN: dict[str, list[tuple[str, int, dict[str, object]]]] = {
         (S, 400, {"sensor_id": "S4", "value": 23.5, "zone": "1"}),
         (S, 60100, {"sensor_id": "S5", "value": 24.0, "zone": "2"}),
     ],
+    "join.evt": [
+        ("Quote", 1000, {"symbol": "A", "bid": 10.0}),
+        ("Trade", 1500, {"symbol": "A", "price": 11.0}),
+        ("Trade", 2000, {"symbol": "B", "price": 5.0}),
+        ("Quote", 3000, {"symbol": "B", "bid": 4.0}),
+        ("Trade", 9000, {"symbol": "A", "price": 12.0}),
+        ("Quote", 9500, {"symbol": "A", "bid": 9.0}),
+        ("Trade", 9600, {"symbol": "A", "price": 8.0}),
+    ],
     "session_contexts.evt": [
         (U, 0, {"user_id": "alice", "action": "login"}),
         (U, 1000, {"user_id": "alice", "action": "view_page"}),
