@@ -10,7 +10,12 @@ from vbatch.lang import compile_text
 NOT_YET = [
     ("stream S = A as a -> B as b", 1, 14, "sequence patterns (`A as a -> B ...`) are"),
     ("stream S = A\n    -> B", 2, 5, "sequence patterns (`A as a -> B ...`) are"),
-    ("fn f(x: float) -> float:\n    return x", 1, 1, "`fn` (user functions) is"),
+    (
+        "fn f(n: int):\n    while n > 0:\n        n := n - 1",
+        2,
+        5,
+        "`fn` bodies with loops, `if` blocks or `emit` (imperative functions) are",
+    ),
     ("pattern P = SEQ(A a, B b)", 1, 1, "`pattern` (named sequence patterns) is"),
     (
         "event A:\n    x: int\npattern P = SEQ(A a, B b)",
@@ -18,7 +23,12 @@ NOT_YET = [
         1,
         "`pattern` (named sequence patterns) is",
     ),
-    ("event A:\n    x: int\n  fn f(y: int) -> int:", 3, 3, "`fn` (user functions) is"),
+    (
+        "event A:\n    x: int\nfn f(y: int):\n    for i in 0..y:\n        emit B(i: i)",
+        4,
+        5,
+        "`fn` bodies with loops, `if` blocks or `emit` (imperative functions) are",
+    ),
     ("stream T = timer(5s)", 1, 17, "`timer(...)` sources are"),
     (
         "stream E = join(\n    stream O = Order,\n    stream C = Customer on O.c == C.id\n)",

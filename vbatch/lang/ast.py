@@ -359,6 +359,20 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class FnDecl:
+    """`fn name(a: type, ...) -> type:` with `let` lines and one result expression; a call
+    is replaced by the expression, its parameters by the call's arguments."""
+
+    name: str
+    params: tuple[tuple[str, str], ...]
+    return_type: str | None
+    lets: tuple[tuple[str, Expr], ...]
+    body: Expr
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Import:
     """`import "file.vpl"`: the statements of another program file, in its place (a path
     relative to the importing file)."""
@@ -447,6 +461,7 @@ Statement = (
     | ConnectorDecl
     | ConfigDecl
     | Import
+    | FnDecl
 )
 
 

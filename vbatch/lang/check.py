@@ -17,6 +17,7 @@ from vbatch.lang.connectors import (
 )
 from vbatch.lang.constants import Millis, fold
 from vbatch.lang.durations import format_duration
+from vbatch.lang.functions import all_function_names
 from vbatch.lang.imports import resolve_imports
 from vbatch.lang.names import ExprChecker, Scope, check_output_name, interpolate
 from vbatch.lang.program import (
@@ -53,6 +54,7 @@ class _Checker:
         self.contexts: dict[str, Context] = {}
         self.events: dict[str, EventSchema] = {}
         self.constants: dict[str, object] = {}
+        self.functions: dict[str, ast.FnDecl] = {}
         self.stream_decls: dict[str, ast.StreamDecl] = {}
         self.outputs: dict[str, tuple[str, ...] | None] = {}
         self._close: dict[str, list[str]] = {}
@@ -86,6 +88,9 @@ class _Checker:
             assert not isinstance(statement, ast.Import), "imports are resolved first"
             if isinstance(statement, ast.Assignment):
                 self._assign(statement, seen)
+                continue
+            if isinstance(statement, ast.FnDecl):
+                self._function(statement)
                 continue
             kind, name, span = _declared(statement)
             namespace = kind if kind in ("context", "connector") else "value"
@@ -162,6 +167,20 @@ class _Checker:
 
     def _binding(self, decl: ast.BindingDecl) -> object:
         return fold(decl.value, self.constants)
+
+    def _function(self, decl: ast.FnDecl) -> None:
+        """A user function, inlined where it is called."""
+        if decl.name in self.functions:
+            msg = f"function `{decl.name}` is already declared"
+            raise CheckError(msg, decl.name_span, hint="give each function its own name")
+        if decl.name in all_function_names():
+            msg = f"function `{decl.name}` has the name of a built-in function"
+            raise CheckError(msg, decl.name_span, hint="give it another name")
+        names = [name for name, _ in decl.params]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            raise CheckError(f"`{decl.name}` names parameter `{twice}` twice", decl.span)
+        self.functions[decl.name] = decl
 
     def _assign(self, statement: ast.Assignment, seen: dict[str, str]) -> None:
         """`name := expr`: the `var` declared above takes the value from here on."""
@@ -483,14 +502,20 @@ class _Checker:
 
     def _expr(self, expr: ast.Expr, scope: Scope) -> ast.Expr:
         """Check an expression outside `.aggregate`: no aggregate calls allowed."""
-        return ExprChecker(self.constants, scope, allow_aggregates=False, keys=()).visit(expr)
+        checker = ExprChecker(
+            self.constants, scope, allow_aggregates=False, keys=(), functions=self.functions
+        )
+        return checker.visit(expr)
 
     def _agg_expr(self, expr: ast.Expr, scope: Scope, keys: tuple[str, ...]) -> ast.Expr:
-        return ExprChecker(self.constants, scope, allow_aggregates=True, keys=keys).visit(expr)
+        checker = ExprChecker(
+            self.constants, scope, allow_aggregates=True, keys=keys, functions=self.functions
+        )
+        return checker.visit(expr)
 
 
 def _declared(statement: ast.Statement) -> tuple[str, str, Span]:
-    assert not isinstance(statement, ast.Import | ast.Assignment)
+    assert not isinstance(statement, ast.Import | ast.Assignment | ast.FnDecl)
     if isinstance(statement, ast.ContextDecl):
         return "context", statement.name, statement.span
     if isinstance(statement, ast.EventDecl):

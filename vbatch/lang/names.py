@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, replace
 
@@ -71,11 +72,15 @@ class ExprChecker:
         *,
         allow_aggregates: bool,
         keys: tuple[str, ...],
+        functions: dict[str, ast.FnDecl] | None = None,
+        inlining: tuple[str, ...] = (),
     ) -> None:
         self.constants = constants
         self.scope = scope
         self.allow_aggregates = allow_aggregates
         self.keys = keys
+        self.functions = functions or {}
+        self.inlining = inlining  # the user functions being inlined, outermost first
         self.inside_aggregate = False
 
     def visit(self, expr: ast.Expr) -> ast.Expr:
@@ -128,6 +133,8 @@ class ExprChecker:
     def _call(self, expr: ast.Call) -> ast.Expr:
         if expr.func == "now" and not expr.args:
             return ast.Name("_ts", expr.span)  # the event time of the row at hand
+        if expr.func in self.functions:
+            return self._inline(expr, self.functions[expr.func])
         aggregate = aggregate_of(expr.func, len(expr.args))
         if aggregate is not None:
             return self._aggregate_call(expr, aggregate)
@@ -141,6 +148,32 @@ class ExprChecker:
             msg = f"`{expr.func}` takes {arity.describe()}, not {len(expr.args)}"
             raise CheckError(msg, expr.span)
         return replace(expr, args=tuple(self.visit(a) for a in expr.args))
+
+    def _inline(self, call: ast.Call, fn: ast.FnDecl) -> ast.Expr:
+        """A user function's result expression, its parameters replaced by the call's
+        arguments (checked here); its body is checked in its own scope, where only its
+        parameters, `let`s, constants and functions are known."""
+        if fn.name in self.inlining:
+            chain = " → ".join((*self.inlining[self.inlining.index(fn.name) :], fn.name))
+            raise CheckError(f"`fn {fn.name}` calls itself: {chain}", call.span)
+        if len(call.args) != len(fn.params):
+            msg = f"`{fn.name}` takes {len(fn.params)} arguments, not {len(call.args)}"
+            raise CheckError(msg, call.span, hint=f"declared at line {fn.span.line}")
+        args = {name: self.visit(arg) for (name, _), arg in zip(fn.params, call.args, strict=True)}
+        lets: dict[str, ast.Expr] = {}
+        for name, value in fn.lets:
+            lets[name] = substituted(value, lets)
+        body = substituted(fn.body, lets)
+        names = tuple(name for name, _ in fn.params)
+        inner = ExprChecker(
+            self.constants,
+            Scope(names, f"`fn {fn.name}` (its parameters)"),
+            allow_aggregates=False,
+            keys=(),
+            functions=self.functions,
+            inlining=(*self.inlining, fn.name),
+        )
+        return substituted(inner.visit(body), args)
 
     def _aggregate_call(self, expr: ast.Call, aggregate: Aggregate) -> ast.Expr:
         if not self.allow_aggregates:
@@ -241,3 +274,23 @@ def _split_holes(expr: ast.Literal) -> ast.Expr:
     if buffer:
         parts.append(buffer)
     return ast.Interpolation(tuple(parts), expr.span)
+
+
+def substituted(expr: ast.Expr, values: dict[str, ast.Expr]) -> ast.Expr:
+    """`expr` with each name of `values` replaced by its expression."""
+    if not values:
+        return expr
+    if isinstance(expr, ast.Name):
+        return values.get(expr.name, expr)
+    if not dataclasses.is_dataclass(expr):
+        return expr
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(expr):
+        value = getattr(expr, f.name)
+        if isinstance(value, ast.Expr):
+            changes[f.name] = substituted(value, values)
+        elif isinstance(value, tuple):
+            changes[f.name] = tuple(
+                substituted(v, values) if isinstance(v, ast.Expr) else v for v in value
+            )
+    return dataclasses.replace(expr, **changes)

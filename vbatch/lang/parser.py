@@ -18,6 +18,7 @@ from lark.visitors import Transformer_NonRecursive
 from vbatch.errors import Span, VplSyntaxError
 from vbatch.lang import ast
 from vbatch.lang.durations import DURATION_UNITS_MS, format_duration  # noqa: F401
+from vbatch.lang.functions_text import lift_functions
 from vbatch.lang.nesting import MAX_NESTING
 from vbatch.lang.syntax_errors import syntax_error, token_span
 
@@ -46,6 +47,7 @@ def _lark() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         cache=True,
+        start=["start", "expr"],  # `expr`: a function's body lines (lang/functions_text.py)
     )
 
 
@@ -57,9 +59,14 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
     """
     text = text.removeprefix(BOM)
     try:
-        tree = _lark().parse(text)
+        lifted = lift_functions(text, _parse_expr)
+        tree = _lark().parse(lifted.text, start="start")
         _check_nesting(tree)
-        return _ToAst().transform(tree)
+        module = _ToAst().transform(tree)
+        if not lifted.functions:
+            return module
+        statements = sorted([*module.statements, *lifted.functions], key=_line_of)
+        return ast.Module(tuple(statements))
     except UnexpectedInput as err:
         raise syntax_error(err, text).with_source(source_name, text) from None
     except VplSyntaxError as err:
@@ -68,6 +75,20 @@ def parse(text: str, source_name: str = "<input>") -> ast.Module:
         if isinstance(err.orig_exc, VplSyntaxError):
             raise err.orig_exc.with_source(source_name, text) from None
         raise
+
+
+def _parse_expr(placed: str) -> ast.Expr:
+    """One expression of a function body, at its place in the program's text."""
+    tree = _lark().parse(placed, start="expr")
+    _check_nesting(tree)
+    expr = _ToAst().transform(tree)
+    assert isinstance(expr, ast.Expr)
+    return expr
+
+
+def _line_of(statement: ast.Statement) -> int:
+    span = statement.name_span if isinstance(statement, ast.StreamDecl) else statement.span
+    return span.line
 
 
 def _check_nesting(tree: Tree) -> None:

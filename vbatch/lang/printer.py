@@ -68,6 +68,14 @@ def _(statement: ast.BindingDecl) -> str:
 
 
 @print_statement.register
+def _(statement: ast.FnDecl) -> str:
+    params = ", ".join(f"{name}: {kind}" for name, kind in statement.params)
+    returns = f" -> {statement.return_type}" if statement.return_type else ""
+    lets = "".join(f"    let {name} = {print_expr(value)}\n" for name, value in statement.lets)
+    return f"fn {statement.name}({params}){returns}:\n{lets}    {print_expr(statement.body)}\n"
+
+
+@print_statement.register
 def _(statement: ast.Import) -> str:
     return f"import {print_expr(ast.Literal(statement.path))}\n"
 

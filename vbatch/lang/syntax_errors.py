@@ -34,6 +34,7 @@ STATEMENTS = (
     "connector",
     "config",
     "import",
+    "fn",
 )
 
 # VPL that Varpulis documents and vbatch does not run yet: refused with what it is, rather
@@ -51,7 +52,6 @@ NOT_YET_OPERATIONS = {
     "concurrent": "`.concurrent(...)`",
 }
 NOT_YET_STATEMENTS = {
-    "fn": "`fn` (user functions)",
     "pattern": "`pattern` (named sequence patterns)",
     "for": "a top-level `for` loop",
 }
