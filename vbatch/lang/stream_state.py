@@ -43,30 +43,31 @@ class StreamState:
     def set_watermark(self, op: ast.WatermarkOp, constants: dict[str, object]) -> None:
         if self.watermark_seen:
             raise CheckError("`.watermark` is given twice", op.span)
-        if self.window is not None:
-            raise CheckError("`.watermark` must come before `.window`", op.span)
-        value = fold(op.out_of_order, constants)
-        if not isinstance(value, Millis):
-            raise CheckError("`out_of_order` takes a duration such as `2s`", op.out_of_order.span)
-        if value < 0:
-            raise CheckError("`out_of_order` cannot be negative", op.out_of_order.span)
+        self._delay_closing(".watermark", "out_of_order", op.out_of_order, op.span, constants)
         self.watermark_seen = True
-        self.watermark_ms += int(value)  # `.allowed_lateness` may have come first
 
     def set_lateness(self, op: ast.LatenessOp, constants: dict[str, object]) -> None:
         """Rows up to this far behind the watermark still join their window: each window
         is emitted once, when the watermark has passed its end by the lateness too."""
         if self.lateness_seen:
             raise CheckError("`.allowed_lateness` is given twice", op.span)
-        if self.window is not None:
-            raise CheckError("`.allowed_lateness` must come before `.window`", op.span)
-        value = fold(op.lateness, constants)
-        if not isinstance(value, Millis):
-            raise CheckError("`.allowed_lateness` takes a duration such as `30s`", op.lateness.span)
-        if value < 0:
-            raise CheckError("`.allowed_lateness` cannot be negative", op.lateness.span)
+        name = ".allowed_lateness"
+        self._delay_closing(name, name, op.lateness, op.span, constants)
         self.lateness_seen = True
-        self.watermark_ms += int(value)
+
+    def _delay_closing(
+        self, op_name: str, name: str, value: ast.Expr, span: Span, constants: dict[str, object]
+    ) -> None:
+        """Add a duration to how far the watermark stays behind the newest row (the
+        out-of-orderness and the allowed lateness add up)."""
+        if self.window is not None:
+            raise CheckError(f"`{op_name}` must come before `.window`", span)
+        delay = fold(value, constants)
+        if not isinstance(delay, Millis):
+            raise CheckError(f"`{name}` takes a duration such as `2s`", value.span)
+        if delay < 0:
+            raise CheckError(f"`{name}` cannot be negative", value.span)
+        self.watermark_ms += int(delay)
 
     def set_partition(self, op: ast.PartitionOp, scope: Scope) -> None:
         if self.partition_keys:
