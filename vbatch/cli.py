@@ -617,7 +617,9 @@ def run(
     """Run a program live: read events continuously and write outputs as JSON lines at once.
 
     Lines are `.evt` events (`@<ms> Type {...}`, or without a time: arrival time) or JSON
-    objects (`{"event_type": ..., ...}`). Stops on end of standard input, SIGINT or
+    objects (`{"event_type": ..., ...}`). A program whose streams read MQTT, NATS or Kafka
+    connectors (`.from(...)`) subscribes to them (standard input is then read only with
+    --stdin), and `.to(...)` publishes rows. Stops on end of standard input, SIGINT or
     SIGTERM, after flushing every open window. Exit codes: 0 ok, 1 invalid program,
     2 unreadable input file, 3 bad configuration (an endpoint that cannot listen),
     4 runtime failure, 130 a second SIGINT / SIGTERM, or one before the run has started.
