@@ -30,12 +30,6 @@ NOT_YET = [
         "`fn` bodies with loops, `if` blocks or `emit` (imperative functions) are",
     ),
     ("stream T = timer(5s)", 1, 17, "`timer(...)` sources are"),
-    (
-        "stream E = join(\n    stream O = Order,\n    stream C = Customer on O.c == C.id\n)",
-        2,
-        12,
-        "streams declared inside `join(...)` (`stream X = T on ...`) are",
-    ),
     ("stream S = A .forecast(horizon: 5m)", 1, 15, "`.forecast(...)` is"),
 ]
 

@@ -394,10 +394,16 @@ class Merge:
 
 @dataclass(frozen=True)
 class Join:
-    """`join(A, B, ...)`: rows of several sources that meet on a key (`.on(...)`)."""
+    """`join(A, B, ...)`: rows of several sources that meet on a key (`.on(...)`).
+
+    `items` name the sources; a source may be a stream declared inline (`inline`), with
+    how it meets the others (`conditions`, aligned with `items`: None where not given).
+    """
 
     items: tuple[str, ...]
     span: Span = _span()
+    inline: tuple[StreamDecl, ...] = ()
+    conditions: tuple[Expr | None, ...] = ()
 
 
 @dataclass(frozen=True)

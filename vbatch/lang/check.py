@@ -116,9 +116,10 @@ class _Checker:
                 self._collect_stream(statement, seen)
 
     def _collect_stream(self, decl: ast.StreamDecl, seen: dict[str, str]) -> None:
-        """A stream, after the streams declared inline in its `merge(...)`."""
-        if isinstance(decl.source, ast.Merge):
-            for item in decl.source.items:
+        """A stream, after the streams declared inline in its `merge(...)` or `join(...)`."""
+        if isinstance(decl.source, ast.Merge | ast.Join):
+            items = decl.source.inline if isinstance(decl.source, ast.Join) else decl.source.items
+            for item in items:
                 if isinstance(item, str):
                     continue
                 key = f"value:{item.name}"
@@ -247,6 +248,8 @@ class _Checker:
     def _check_stream(self, index: int, decl: ast.StreamDecl) -> Stream:
         inputs, scope = self._inputs(decl)
         state = StreamState(decl)
+        if isinstance(decl.source, ast.Join) and decl.source.conditions:
+            state.join_keys = join_keys(_all_of(decl.source.conditions), decl.source.items, scope)
         operations: list[ast.Operation] = []
         sources: list[Binding] = []
         sinks: list[Binding] = []
@@ -585,6 +588,15 @@ def join_keys(condition: ast.Expr, sources: tuple[str, ...], scope: Scope) -> tu
         msg = f"`.on(...)` does not say how `{lonely}` meets the other sources"
         raise CheckError(msg, condition.span, hint=f"add `and {lonely}.key == {sources[0]}.key`")
     return tuple(keys[s] for s in sources)
+
+
+def _all_of(conditions: tuple[ast.Expr | None, ...]) -> ast.Expr:
+    """The `on` conditions of a join's items as one `and`."""
+    present = [c for c in conditions if c is not None]
+    combined = present[0]
+    for condition in present[1:]:
+        combined = ast.Binary(ast.BinaryOp.AND, combined, condition, condition.span)
+    return combined
 
 
 def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:

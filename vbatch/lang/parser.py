@@ -245,14 +245,21 @@ class _ToAst(Transformer_NonRecursive):
         span = _span(meta)
         return (ast.Merge(tuple(values), span), span, tuple(spans))
 
-    def join_item(self, meta, token):  # noqa: ANN001
-        return (str(token), token_span(token))
+    def join_item(self, meta, item, condition=None):  # noqa: ANN001
+        if isinstance(item, ast.StreamDecl):
+            return (item.name, item.name_span, item, condition)
+        return (str(item), token_span(item), None, None)
 
     def join_source(self, meta, *items):  # noqa: ANN001, ANN002
         named = [item for item in items if item is not None]
         span = _span(meta)
-        names = tuple(name for name, _ in named)
-        return (ast.Join(names, span), span, tuple(where for _, where in named))
+        names = tuple(name for name, *_ in named)
+        inline = tuple(decl for _, _, decl, _ in named if decl is not None)
+        conditions = tuple(condition for *_, condition in named)
+        if not any(c is not None for c in conditions):
+            conditions = ()
+        join = ast.Join(names, span, inline, conditions)
+        return (join, span, tuple(where for _, where, *_ in named))
 
     # operations
     def on_op(self, meta, condition):  # noqa: ANN001

@@ -112,7 +112,13 @@ def _source(source: str | ast.Merge | ast.Join) -> str:
     if isinstance(source, str):
         return source
     if isinstance(source, ast.Join):
-        return "join(" + ", ".join(source.items) + ")"
+        inline = {decl.name: decl for decl in source.inline}
+        conditions = source.conditions or (None,) * len(source.items)
+        parts = []
+        for name, condition in zip(source.items, conditions, strict=True):
+            part = print_statement(inline[name]).rstrip("\n") if name in inline else name
+            parts.append(part + (f" on {print_expr(condition)}" if condition is not None else ""))
+        return "join(" + ", ".join(parts) + ")"
     items = [i if isinstance(i, str) else print_statement(i).rstrip("\n") for i in source.items]
     return "merge(" + ", ".join(items) + ")"
 

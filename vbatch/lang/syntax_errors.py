@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -57,7 +55,6 @@ NOT_YET_STATEMENTS = {
 }
 NOT_YET_SOURCES = {"timer": "`timer(...)` sources"}
 SEQUENCE = "sequence patterns (`A as a -> B ...`)"
-INLINE_JOIN = "streams declared inside `join(...)` (`stream X = T on ...`)"
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -121,7 +118,7 @@ def _unexpected_token(err: UnexpectedToken, text: str) -> VplSyntaxError:
     if not_yet is None and keyword is not None:
         not_yet, span = NOT_YET_STATEMENTS[keyword[0]], keyword[1]
     if not_yet is not None:
-        verb = "are" if not_yet in (SEQUENCE, NOT_YET_SOURCES["timer"], INLINE_JOIN) else "is"
+        verb = "are" if not_yet in (SEQUENCE, NOT_YET_SOURCES["timer"]) else "is"
         return VplSyntaxError(f"{not_yet} {verb} VPL that vbatch does not run yet", span)
     if "WHERE" in expected and token.type == "NAME":
         return VplSyntaxError(
@@ -144,8 +141,6 @@ def _not_yet(token: Token, expected: set[str], text: str) -> str | None:
     start = token.start_pos or 0
     if token.type == "NAME" and "WHERE" in expected:
         return NOT_YET_OPERATIONS.get(word)
-    if token.type == "NAME" and re.search(r"\bjoin\s*\((?:[^()]*,)?\s*stream\s*$", text[:start]):
-        return INLINE_JOIN
     if "STREAM" in expected:
         if token.type == "NAME" and word == "as" or text.startswith("->", start):
             return SEQUENCE
