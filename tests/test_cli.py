@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_golden import run_vbatch
 
@@ -85,3 +87,21 @@ def test_simulate_missing_events_file_exits_2() -> None:
     result = run_vbatch("simulate", "-p", "examples/pipeline.vpl", "-e", "no/such.evt")
     assert result.returncode == 2
     assert result.stderr.startswith("no/such.evt")
+
+
+def test_a_declared_field_the_input_never_gives_is_warned_about(tmp_path: Path) -> None:
+    """Events whose declared fields are all null (the input names them otherwise) are not a
+    silent empty result: the replay warns, pointing at the declaration, and still exits 0."""
+    program = tmp_path / "p.vpl"
+    program.write_text("event T:\n    v: float\n    s: str\nstream S = T .where(v > 1)\n")
+    renamed = tmp_path / "renamed.evt"
+    renamed.write_text('T { value: 2.0, s: "a" }\nT { value: 3.0, s: "b" }\n')
+    done = run_vbatch("simulate", "-p", str(program), "-e", str(renamed), "--immediate")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"{program}:1:1: warning: declared field `v` of `T` had no value in its 2 events"
+    )
+    named = tmp_path / "named.evt"
+    named.write_text('T { v: 2.0, s: "a" }\n')
+    done = run_vbatch("simulate", "-p", str(program), "-e", str(named), "--immediate")
+    assert done.returncode == 0 and "warning" not in done.stderr

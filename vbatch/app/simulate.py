@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+from vbatch.app.declared import DeclaredFields
 from vbatch.app.progress import ProgressSink
 from vbatch.app.sinks import OutputSink
 from vbatch.figures import Summary
@@ -104,12 +105,16 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
         sinks.append(connectors)
         for notice in connectors.notices():
             _warn(notice)
+    rows_wanted = bool(sinks)
+    declared = DeclaredFields(program) if program.events else None
+    if declared is not None:
+        sinks.append(declared)
     layout = workers_read(
         physical, options.events, options.read, paced=not options.immediate, traced=options.verbose
     )
     runner = make_runner(
         physical,
-        send_rows=bool(sinks),
+        send_rows=rows_wanted,
         capacity=options.capacity,
         layout=layout,
         stall_seconds=options.stall_seconds,
@@ -135,6 +140,8 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     if output is not None:
         output.close()
     summary = replace(summary, bad_records=reader.stats.bad_records)
+    for warning in declared.warnings() if declared is not None else ():
+        print(warning.render(), file=sys.stderr, flush=True)
     console.finish(summary)
     return summary
 
