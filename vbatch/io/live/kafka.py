@@ -20,7 +20,7 @@ import confluent_kafka as ck
 
 from vbatch.io.live.ingest import Ingest
 from vbatch.io.live.messages import MessageLines, message_line
-from vbatch.io.live.subscriptions import ClientSpec
+from vbatch.io.live.subscriptions import ClientSpec, SendFailures
 
 BATCH = 10_000  # messages taken from librdkafka at a time
 POLL_SECONDS = 0.05
@@ -191,7 +191,7 @@ class KafkaSink:
         self.spec = spec
         self.health = _Health(spec, "sink")
         self.producer = ck.Producer(settings(spec, "producer") | {"error_cb": self.health.error})
-        self._warned = False
+        self.failed = SendFailures(spec, self.health.label)
 
     def start(self) -> None:
         pass  # librdkafka connects on its own
@@ -208,21 +208,14 @@ class KafkaSink:
         self.producer.poll(0)
 
     def _delivered(self, err: ck.KafkaError | None, message: ck.Message) -> None:
-        figures = self.spec.figures
         if err is None:
-            figures.sent += 1
+            self.spec.figures.sent += 1
             self.health.alive()
             return
-        figures.send_failures += 1
-        if not self._warned:
-            self._warned = True
-            self.spec.report(f"vbatch run: warning: {self.health.label}: rows not sent "
-                             f"({err.str()})")  # fmt: skip
+        self.failed(err.str())
 
     def close(self) -> None:
         """Wait (a few seconds at most) until the queued rows are delivered."""
         left = self.producer.flush(CLOSE_SECONDS)
         if left:
-            self.spec.figures.send_failures += left
-            self.spec.report(f"vbatch run: warning: {self.health.label}: {left} rows not "
-                             "delivered when the run ended")  # fmt: skip
+            self.failed(f"{left} still queued when the run ended", rows=left)

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from vbatch.errors import ConfigError
 from vbatch.io.live.ingest import Ingest
 from vbatch.io.live.messages import MessageLines, message_line
-from vbatch.io.live.subscriptions import ClientSpec, Subscription
+from vbatch.io.live.subscriptions import ClientSpec, SendFailures, Subscription
 
 DEFAULT_PORT = 1883
 MIN_RETRY_SECONDS, MAX_RETRY_SECONDS = 1, 30
@@ -255,7 +255,7 @@ class MqttSink:
         self.connection = _Connection(spec, self.client, "sink")
         self.client.on_connect = lambda *args: self.connection.on_connected()
         self._last: paho.MQTTMessageInfo | None = None
-        self._warned = False
+        self.failed = SendFailures(spec, self.connection.label)
 
     def start(self) -> None:
         self.connection.open()
@@ -270,11 +270,7 @@ class MqttSink:
                 figures.sent += 1
                 self._last = info
             else:
-                figures.send_failures += 1
-                if not self._warned:
-                    self._warned = True
-                    self.spec.report(f"vbatch run: warning: {self.connection.label}: rows not "
-                                     f"sent ({paho.error_string(info.rc)})")  # fmt: skip
+                self.failed(paho.error_string(info.rc))
 
     def close(self) -> None:
         """Wait (a few seconds at most) until what was published has left, then disconnect."""

@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 
 from vbatch.io.live.ingest import Ingest
 from vbatch.io.live.messages import MessageLines, message_line
-from vbatch.io.live.subscriptions import ClientSpec
+from vbatch.io.live.subscriptions import ClientSpec, SendFailures
 
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)  # then every 5 s
 CLOSE_SECONDS = 5.0
@@ -211,6 +211,7 @@ class NatsSink:
         self.spec = spec
         self.runner = _Loop(spec, "sink")
         self.label = self.runner.label
+        self.failed = SendFailures(spec, self.label)
         self._sends: list[concurrent.futures.Future[None]] = []
 
     def start(self) -> None:
@@ -228,14 +229,14 @@ class NatsSink:
     async def _send(self, topic: str, payloads: list[str]) -> None:
         figures, client = self.spec.figures, self.runner.client
         if client is None or client.is_closed:
-            figures.send_failures += len(payloads)
+            self.failed("not connected", rows=len(payloads))
             return
         for payload in payloads:
             try:
                 await client.publish(topic, payload.encode())
                 figures.sent += 1
-            except Exception:  # noqa: BLE001 - counted and reported once below
-                figures.send_failures += 1
+            except Exception as err:  # noqa: BLE001 - nats-py raises many kinds: all count
+                self.failed(f"{type(err).__name__}: {err}")
 
     def close(self) -> None:
         """Wait until what was published has reached the server, then disconnect."""

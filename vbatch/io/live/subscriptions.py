@@ -51,3 +51,18 @@ class ClientSpec:
     def flag(self, key: str, default: bool) -> bool:
         value = self.params.get(key, default)
         return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+
+
+class SendFailures:
+    """Rows a sink could not hand to its broker: counted in the connector's figures, and
+    reported on the first failure (`label` names the sink in the message)."""
+
+    def __init__(self, spec: ClientSpec, label: str) -> None:
+        self.spec, self.label = spec, label
+        self._warned = False
+
+    def __call__(self, reason: str, rows: int = 1) -> None:
+        self.spec.figures.send_failures += rows
+        if not self._warned:
+            self._warned = True
+            self.spec.report(f"vbatch run: warning: {self.label}: rows not sent ({reason})")
