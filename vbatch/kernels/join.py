@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vbatch.errors import SchemaError
+from vbatch.kernels.expr import plain
 
 ROW = ("_ts", "_seq")
 
@@ -53,7 +54,8 @@ class JoinKernel:
     # --- one step -----------------------------------------------------------------------
 
     def _rows_of(self, port: int, batches: list[pa.RecordBatch]) -> pa.Table:
-        """The source's state rows of the keys this step touches, then the step's rows."""
+        """The source's state rows, then the step's rows (`_join` keeps only the rows of the
+        keys the step touches)."""
         state = self.latest[port]
         if not batches:
             return state if state is not None else _empty()
@@ -92,7 +94,6 @@ class JoinKernel:
         order = _key_then_arrival(code, seq, port, n)
         order = order[part[order]]
         if not len(order):
-            self._keep_latest(tables, port, local, code, np.empty(0, np.int64))
             return None
         s_code, s_port, s_new, s_ts = code[order], port[order], new[order], ts[order]
         starts = np.flatnonzero(np.r_[True, s_code[1:] != s_code[:-1]])
@@ -163,8 +164,9 @@ class JoinKernel:
             kept = table.take(pa.array(rows))
             old = self.latest[p]
             if old is not None and old.num_rows:
-                keys = _plain(kept.column(self.keys[p]))
-                stale = pc.is_in(_plain(old.column(self.keys[p])).cast(keys.type), value_set=keys)
+                keys = plain(kept.column(self.keys[p]).combine_chunks())
+                old_keys = plain(old.column(self.keys[p]).combine_chunks()).cast(keys.type)
+                stale = pc.is_in(old_keys, value_set=keys)
                 old = old.filter(pc.invert(stale))
                 kept = pa.concat_tables([old, kept], promote_options="permissive")
             self.latest[p] = kept.combine_chunks()
@@ -207,23 +209,10 @@ def _key_codes(keys: list[pa.ChunkedArray]) -> np.ndarray:
         types = {k.type for k in keys if not pa.types.is_null(k.type)}
     target = next(iter(types), pa.null())
     pieces = [
-        pa.nulls(len(k), target) if pa.types.is_null(k.type) else _decoded(k, target) for k in keys
+        pa.nulls(len(k), target) if pa.types.is_null(k.type) else plain(k).cast(target)
+        for k in keys
     ]
     values = pa.chunked_array(pieces, target) if pieces else pa.chunked_array([], target)
     encoded = values.dictionary_encode().combine_chunks()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     return np.where(encoded.is_valid().to_numpy(zero_copy_only=False), codes, -1).astype(np.int64)
-
-
-def _decoded(key: pa.ChunkedArray, target: pa.DataType) -> pa.Array:
-    """A key column as plain values of `target` (dictionaries decoded)."""
-    column = key.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    return column if column.type == target else column.cast(target)
-
-
-def _plain(column: pa.ChunkedArray) -> pa.Array:
-    """A column as one array of plain values (a dictionary decoded)."""
-    array = column.combine_chunks()
-    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
