@@ -15,7 +15,7 @@ from vbatch.lang.connectors import (
     check_connector,
     config_warning,
 )
-from vbatch.lang.constants import Millis, fold
+from vbatch.lang.constants import fold
 from vbatch.lang.durations import format_duration
 from vbatch.lang.functions import all_function_names
 from vbatch.lang.imports import resolve_imports
@@ -29,8 +29,9 @@ from vbatch.lang.program import (
     SourceKind,
     Stream,
     StreamInput,
+    WindowKind,
 )
-from vbatch.lang.stream_state import StreamState
+from vbatch.lang.stream_state import StreamState, window_spec
 
 
 def check(module: ast.Module, source_name: str = "<input>", text: str = "") -> Program:
@@ -399,7 +400,8 @@ class _Checker:
         if isinstance(op, ast.WindowOp):
             if state.join_window_ms is not None:
                 raise CheckError("a join has one `.window`", op.span)
-            if _counts_rows(op, self.constants):
+            window_ms = join_window(op, self.constants)
+            if window_ms is None:
                 default = format_duration(JOIN_DEFAULT_MS)
                 msg = (
                     "a join's window is a duration; this one counts rows, so partners "
@@ -408,9 +410,7 @@ class _Checker:
                 warning = CheckWarning(msg, op.span, hint="write a duration, e.g. `.window(30s)`")
                 warning.with_source(self.source_name, self.text)
                 self.warnings.append(warning)
-                state.join_window_ms = JOIN_DEFAULT_MS
-                return None
-            state.join_window_ms = join_window(op, self.constants)
+            state.join_window_ms = JOIN_DEFAULT_MS if window_ms is None else window_ms
             return None
         if isinstance(
             op, ast.AggregateOp | ast.HavingOp | ast.PartitionOp | ast.WatermarkOp | ast.LatenessOp
@@ -608,28 +608,19 @@ def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:
 JOIN_DEFAULT_MS = 60_000  # a join without a duration window: Varpulis's default
 
 
-def _counts_rows(op: ast.WindowOp, constants: dict[str, object]) -> bool:
-    size = fold(op.size, constants)
-    fixed = op.syntax is ast.WindowSyntax.FIXED and op.slide is None
-    return fixed and isinstance(size, int) and not isinstance(size, bool | Millis) and size > 0
-
-
-def join_window(op: ast.WindowOp, constants: dict[str, object]) -> int:
-    """A join's window: a duration, without a slide."""
-    size = fold(op.size, constants)
-    if (
-        op.syntax is not ast.WindowSyntax.FIXED
-        or op.slide is not None
-        or not isinstance(size, Millis)
-    ):
+def join_window(op: ast.WindowOp, constants: dict[str, object]) -> int | None:
+    """A join's window in ms: a duration, without a slide (checked as every window is);
+    None for a window that counts rows, which a join reads as Varpulis does (a minute)."""
+    spec = window_spec(op, constants)
+    if spec.kind is WindowKind.COUNT and op.slide is None:
+        return None
+    if spec.kind is not WindowKind.TIME or op.slide is not None:
         msg = (
             "a join's window is a duration such as `1m`: "
             "how much older than a row its partners may be"
         )
         raise CheckError(msg, op.span)
-    if size <= 0:
-        raise CheckError("a join's window must be positive", op.size.span)
-    return int(size)
+    return spec.size
 
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error")

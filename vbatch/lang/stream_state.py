@@ -86,7 +86,7 @@ class StreamState:
     def set_window(self, op: ast.WindowOp, constants: dict[str, object]) -> None:
         if self.window is not None:
             raise CheckError("a stream has one `.window`", op.span)
-        self.window = _window_spec(op, constants)
+        self.window = window_spec(op, constants)
         self.window_span = op.span
 
     def set_emit(self, op: ast.EmitOp, contexts: dict[str, Context]) -> None:
@@ -114,7 +114,7 @@ class StreamState:
         return scope
 
 
-def _window_spec(op: ast.WindowOp, constants: dict[str, object]) -> WindowSpec:
+def window_spec(op: ast.WindowOp, constants: dict[str, object]) -> WindowSpec:
     size = _positive(op.size, constants, "window size")
     if op.syntax is ast.WindowSyntax.SESSION:
         if not isinstance(size, Millis):
