@@ -5,6 +5,8 @@ Spans never take part in equality, so a program printed and parsed again compare
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -502,3 +504,17 @@ def dump(node: object, indent: int = 0) -> str:
         else:
             lines.append(f"{pad}  {name}: {dump(value)}")
     return "\n".join(lines)
+
+
+def rewritten(node: object, change: Callable[[object], object | None]) -> object:
+    """`node` with every part for which `change` gives a replacement replaced by it; the
+    other parts (dataclasses and tuples) are rebuilt from their rewritten parts."""
+    replacement = change(node)
+    if replacement is not None:
+        return replacement
+    if isinstance(node, tuple):
+        return tuple(rewritten(item, change) for item in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        parts = {f.name: rewritten(getattr(node, f.name), change) for f in dataclasses.fields(node)}
+        return dataclasses.replace(node, **parts)
+    return node

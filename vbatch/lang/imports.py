@@ -74,18 +74,9 @@ def _parsed(path: Path, statement: ast.Import) -> ast.Module:
         if err.span is not None:
             err.span = dataclasses.replace(err.span, source=name)
         raise
-    tagged = _tagged(module, name)
+    tagged = ast.rewritten(
+        module,
+        lambda node: dataclasses.replace(node, source=name) if isinstance(node, Span) else None,
+    )
     assert isinstance(tagged, ast.Module)
     return tagged
-
-
-def _tagged(node: object, name: str) -> object:
-    """`node` with every span in it naming file `name`."""
-    if isinstance(node, Span):
-        return dataclasses.replace(node, source=name)
-    if isinstance(node, tuple):
-        return tuple(_tagged(item, name) for item in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        changes = {f.name: _tagged(getattr(node, f.name), name) for f in dataclasses.fields(node)}
-        return dataclasses.replace(node, **changes)
-    return node

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, replace
 
@@ -280,17 +279,8 @@ def substituted(expr: ast.Expr, values: dict[str, ast.Expr]) -> ast.Expr:
     """`expr` with each name of `values` replaced by its expression."""
     if not values:
         return expr
-    if isinstance(expr, ast.Name):
-        return values.get(expr.name, expr)
-    if not dataclasses.is_dataclass(expr):
-        return expr
-    changes: dict[str, object] = {}
-    for f in dataclasses.fields(expr):
-        value = getattr(expr, f.name)
-        if isinstance(value, ast.Expr):
-            changes[f.name] = substituted(value, values)
-        elif isinstance(value, tuple):
-            changes[f.name] = tuple(
-                substituted(v, values) if isinstance(v, ast.Expr) else v for v in value
-            )
-    return dataclasses.replace(expr, **changes)
+    result = ast.rewritten(
+        expr, lambda node: values.get(node.name) if isinstance(node, ast.Name) else None
+    )
+    assert isinstance(result, ast.Expr)
+    return result
