@@ -19,6 +19,14 @@ from vbatch.io.source import (
 
 TYPE_COLUMN = "event_type"
 TIME_COLUMNS = (TS, "timestamp")
+
+
+def type_key(obj: Mapping[str, object]) -> str:
+    """The key naming a JSON event's type: `"type"` stands in for a missing `"event_type"`
+    (Varpulis's form)."""
+    return TYPE_COLUMN if TYPE_COLUMN in obj or "type" not in obj else "type"
+
+
 TYPE_HINT = "pass --event-type NAME when every row is of one event type"
 TIME_HINT = "name the column that holds event time with --time-column"
 

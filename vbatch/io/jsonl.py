@@ -18,7 +18,14 @@ import pyarrow.json as pj
 from vbatch.errors import InputError
 from vbatch.io import json_screen, strict_json
 from vbatch.io.bad_records import BadRecord, DeadLetters, drop_rows, invalid_rows
-from vbatch.io.columns import TIME_COLUMNS, TYPE_COLUMN, EventColumns, event_columns, input_files
+from vbatch.io.columns import (
+    TIME_COLUMNS,
+    TYPE_COLUMN,
+    EventColumns,
+    event_columns,
+    input_files,
+    type_key,
+)
 from vbatch.io.formats import JSONL_SUFFIXES
 from vbatch.io.source import MAX_LINE_BYTES, InputChunk, ReadOptions, ReadStats
 from vbatch.io.table import EventSplitter, frame
@@ -408,11 +415,9 @@ def _type_of(obj: dict[str, Any], columns: EventColumns) -> str:
 
 
 def _type_key(obj: dict[str, Any], columns: EventColumns) -> str:
-    """The key naming a line's event type: `"type"` stands in for a missing `"event_type"`."""
+    """The key naming a line's event type (another column when the options name one)."""
     assert columns.type_column is not None
-    if columns.type_column == TYPE_COLUMN and TYPE_COLUMN not in obj and "type" in obj:
-        return "type"
-    return columns.type_column
+    return type_key(obj) if columns.type_column == TYPE_COLUMN else columns.type_column
 
 
 def _keys(line: bytes) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from vbatch.io import strict_json
+from vbatch.io.columns import type_key
 from vbatch.io.evt.shapes import JSON_TIME, JSON_TYPE, Shape
 from vbatch.io.evt.values import (
     UNIT_HINT,
@@ -303,17 +304,17 @@ class LineParser:
             raise BadLine(start + err.pos, f"bad JSON: {err.reason}", err.hint) from err
         if not isinstance(obj, dict):
             raise BadLine(start, "a JSON event must be an object")
-        type_key = "event_type" if "event_type" in obj else "type"
-        event_type = obj.get(type_key)
+        key = type_key(obj)
+        event_type = obj.get(key)
         if not isinstance(event_type, str) or not event_type:
             raise BadLine(start, 'a JSON event needs an "event_type" string')
         stamp = next((obj[key] for key in _TIME_KEYS if obj.get(key) is not None), None)
-        keys = _json_layout(obj, type_key, event_type) if time is None else None
+        keys = _json_layout(obj, key, event_type) if time is None else None
         event = Event(
             event_type, time if stamp is None else _json_time(stamp, start), keys is not None
         )
         kinds = iter(kind for _, kind in keys or () if isinstance(kind, Kind))
-        for name, value in _json_fields(obj, type_key, start):
+        for name, value in _json_fields(obj, key, start):
             event.check_name(name, start)
             event.add(name, value, python_type(value, start), next(kinds, None), start)
         event.json_keys = keys
@@ -331,7 +332,7 @@ _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _json_layout(
-    obj: dict[str, Any], type_key: str, event_type: str
+    obj: dict[str, Any], named_by: str, event_type: str
 ) -> tuple[tuple[str, Kind | str], ...] | None:
     """The keys of a JSON event in order, each with its role, when a shape can match lines
     written like it: plain names, flat values, at most one time key holding whole
@@ -342,7 +343,7 @@ def _json_layout(
     for key, value in obj.items():
         if not _PLAIN_NAME.match(key):
             return None
-        if key == type_key:
+        if key == named_by:
             keys.append((key, JSON_TYPE))
         elif key in _TIME_KEYS:
             if type(value) is not int:
@@ -356,12 +357,12 @@ def _json_layout(
     return tuple(keys)
 
 
-def _json_fields(obj: dict[str, Any], type_key: str, pos: int) -> Iterator[tuple[str, Any]]:
+def _json_fields(obj: dict[str, Any], named_by: str, pos: int) -> Iterator[tuple[str, Any]]:
     """An event object's fields: its own, or those of its `"data"` envelope (Varpulis's
     `{"event_type": "T", "data": {...}, "timestamp": ...}`) beside any other top-level ones."""
     data = obj.get("data")
     for name, value in obj.items():
-        if name == type_key or name in _TIME_KEYS:
+        if name == named_by or name in _TIME_KEYS:
             continue
         if name == "data" and isinstance(data, dict):
             for inner, inner_value in data.items():
