@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import pyarrow as pa
@@ -51,6 +52,7 @@ class Connectors:
     routes: dict[str, list[tuple[str, Publication]]] = field(default_factory=dict)
     figures: list[ConnectorFigures] = field(default_factory=list)
     unopened: tuple[str, ...] = ()
+    command: str = "vbatch run"  # names the command in what the connectors report
 
     def start_sinks(self) -> None:
         for sink in self.sinks.values():
@@ -73,7 +75,7 @@ class Connectors:
     def notices(self) -> list[str]:
         """A warning for each connector the program uses that is not opened."""
         return [
-            f"vbatch run: warning: connector `{name}` is not opened by vbatch yet (only mqtt, "
+            f"{self.command}: warning: connector `{name}` is not opened by vbatch yet (only mqtt, "
             "nats and kafka are): its `.from(...)` reads nothing and its `.to(...)` sends "
             "nothing"
             for name in self.unopened
@@ -101,10 +103,14 @@ def reads_brokers(program: Program) -> bool:
 
 
 def open_connectors(
-    program: Program, report: Callable[[str], None], *, sources: bool = True
+    program: Program,
+    report: Callable[[str], None],
+    *,
+    command: str = "vbatch run",
+    sources: bool = True,
 ) -> Connectors:
     """The clients of every connector the program reads (unless not `sources`) or writes
-    (not connected yet)."""
+    (not connected yet); what they report reaches `report` after the command's name."""
     declared = {c.name: c for c in program.connectors}
     reads: dict[str, list[Subscription]] = {}
     writes: dict[str, list[Publication]] = {}
@@ -127,8 +133,9 @@ def open_connectors(
                 if any(isinstance(op, ast.EmitOp) for op in stream.operations)
             ]
             writes.setdefault(connector.name, []).extend(publications)
-    opened = Connectors()
+    opened = Connectors(command=command)
     unopened = []
+    report_as = partial(_reported, report, command)
     for name in sorted(set(reads) | set(writes)):
         connector = declared[name]
         if connector.kind not in OPENED_KINDS:
@@ -143,7 +150,7 @@ def open_connectors(
             tuple(reads.get(name, ())),
             tuple(writes.get(name, ())),
             figures,
-            report,
+            report_as,
         )
         source_type, sink_type = _clients(connector.kind)
         if spec.subscriptions:
@@ -207,3 +214,7 @@ def _clients(
     except ImportError as err:
         msg = f"a `{kind}` connector needs the `{err.name}` package, which is not installed"
         raise ConfigError(msg, hint=_EXTRA_HINT) from None
+
+
+def _reported(report: Callable[[str], None], command: str, message: str) -> None:
+    report(f"{command}: {message}")

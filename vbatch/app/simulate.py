@@ -101,7 +101,7 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
     if options.connector_sinks:
         from vbatch.app.connectors import open_connectors
 
-        connectors = open_connectors(program, _warn, sources=False)
+        connectors = open_connectors(program, _warn, command="vbatch simulate", sources=False)
         sinks.append(connectors)
         for notice in connectors.notices():
             _warn(notice)
@@ -147,4 +147,4 @@ def run_simulate(options: SimulateOptions, write: Callable[[str], None]) -> Summ
 
 
 def _warn(message: str) -> None:
-    print(message.replace("vbatch run:", "vbatch simulate:", 1), file=sys.stderr, flush=True)
+    print(message, file=sys.stderr, flush=True)

@@ -82,15 +82,15 @@ class _Health:
         if err.code() in (ck.KafkaError._ALL_BROKERS_DOWN, ck.KafkaError._TRANSPORT):
             if not self.down:
                 self.down = True
-                self.spec.report(f"vbatch run: warning: {self.label}: {err.str()}; reconnecting")
+                self.spec.report(f"warning: {self.label}: {err.str()}; reconnecting")
         else:
-            self.spec.report(f"vbatch run: warning: {self.label}: {err.str()}")
+            self.spec.report(f"warning: {self.label}: {err.str()}")
 
     def alive(self) -> None:
         if self.down:
             self.down = False
             self.spec.figures.reconnects += 1
-            self.spec.report(f"vbatch run: {self.label}: connected again")
+            self.spec.report(f"{self.label}: connected again")
 
 
 class KafkaSource:
@@ -125,7 +125,7 @@ class KafkaSource:
         if not getattr(self, "_subscribed", False):
             self._subscribed = True
             topics = ", ".join(sorted(self._types))
-            self.spec.report(f"vbatch run: {self.health.label}: subscribed to {topics}")
+            self.spec.report(f"{self.health.label}: subscribed to {topics}")
 
     def _consume(self) -> None:
         try:
@@ -172,7 +172,7 @@ class KafkaSource:
             try:
                 self.consumer.commit(offsets=places, asynchronous=True)
             except ck.KafkaException as err:  # a partition taken away by a rebalance
-                self.spec.report(f"vbatch run: warning: {self.health.label}: commit: {err}")
+                self.spec.report(f"warning: {self.health.label}: commit: {err}")
 
     def _stats(self, text: str) -> None:
         """librdkafka's statistics: the consumer lag, summed over partitions."""

@@ -119,21 +119,21 @@ class _Connection:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._ever:
             self.spec.figures.reconnects += 1
-            self.spec.report(f"vbatch run: {self.label}: connected again")
+            self.spec.report(f"{self.label}: connected again")
         self._ever, self._warned = True, False
         self.connected.set()
 
     def _failed(self, client: paho.Client, userdata: object) -> None:
         if not self._warned:
             self._warned = True
-            self.spec.report(f"vbatch run: warning: {self.label}: cannot connect; retrying")
+            self.spec.report(f"warning: {self.label}: cannot connect; retrying")
 
     def _lost(self, client: paho.Client, userdata: object, flags: object, reason: object,
               properties: object) -> None:  # fmt: skip
         self.connected.clear()
         if not self._warned and self._ever and not self._closing:
             self._warned = True
-            self.spec.report(f"vbatch run: warning: {self.label}: connection lost ({reason}); "
+            self.spec.report(f"warning: {self.label}: connection lost ({reason}); "
                              "reconnecting")  # fmt: skip
 
     def close(self) -> None:
@@ -174,7 +174,7 @@ class MqttSource:
     def _connected(self, client: paho.Client, userdata: object, flags: object, reason: object,
                    properties: object) -> None:  # fmt: skip
         if getattr(reason, "is_failure", False):
-            self.spec.report(f"vbatch run: warning: {self.connection.label}: refused ({reason})")
+            self.spec.report(f"warning: {self.connection.label}: refused ({reason})")
             return
         client.subscribe([(s.topic, s.qos) for s in self.subscriptions])
         self.connection.on_connected()
@@ -184,11 +184,11 @@ class MqttSource:
         refused = [s.topic for s, r in zip(self.subscriptions, reasons, strict=False)
                    if getattr(r, "is_failure", False)]  # fmt: skip
         if refused:
-            self.spec.report(f"vbatch run: warning: {self.connection.label}: the broker refused "
+            self.spec.report(f"warning: {self.connection.label}: the broker refused "
                              f"the subscription to {', '.join(refused)}")  # fmt: skip
         elif not self._subscribed:
             topics = ", ".join(s.topic for s in self.subscriptions)
-            self.spec.report(f"vbatch run: {self.connection.label}: subscribed to {topics}")
+            self.spec.report(f"{self.connection.label}: subscribed to {topics}")
         self._subscribed = True
 
     def _message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:

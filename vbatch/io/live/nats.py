@@ -80,30 +80,30 @@ class _Loop:
                 if self.stopping:
                     raise
                 if attempt == 0:
-                    self.spec.report(f"vbatch run: warning: {self.label}: cannot connect "
+                    self.spec.report(f"warning: {self.label}: cannot connect "
                                      f"({type(err).__name__}: {err}); retrying")  # fmt: skip
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
                 continue
             if attempt:
                 self.spec.figures.reconnects += 1
-                self.spec.report(f"vbatch run: {self.label}: connected")
+                self.spec.report(f"{self.label}: connected")
             self.client = client
             self.connected.set()
             return client
 
     async def _error(self, err: Exception) -> None:
-        self.spec.report(f"vbatch run: warning: {self.label}: {type(err).__name__}: {err}")
+        self.spec.report(f"warning: {self.label}: {type(err).__name__}: {err}")
 
     async def _lost(self) -> None:
         self.connected.clear()
         if not self.stopping:
-            self.spec.report(f"vbatch run: warning: {self.label}: connection lost; reconnecting")
+            self.spec.report(f"warning: {self.label}: connection lost; reconnecting")
 
     async def _back(self) -> None:
         self.spec.figures.reconnects += 1
         self.connected.set()
-        self.spec.report(f"vbatch run: {self.label}: connected again")
+        self.spec.report(f"{self.label}: connected again")
 
     def close(self, last: Coroutine[Any, Any, Any] | None = None) -> None:
         """Run `last` (if any), close the client, stop the loop (a few seconds at most)."""
@@ -155,13 +155,13 @@ class NatsSource:
                 await self._subscribe_all(client)
             except Exception as err:  # noqa: BLE001 - nats-py raises many kinds; all mean retry
                 if attempt == 0:
-                    self.spec.report(f"vbatch run: warning: {self.runner.label}: cannot subscribe "
+                    self.spec.report(f"warning: {self.runner.label}: cannot subscribe "
                                      f"to {subjects} ({type(err).__name__}: {err}); retrying "
                                      f"every {RETRY_SECONDS[-1]:g} s")  # fmt: skip
                 attempt += 1
                 await asyncio.sleep(RETRY_SECONDS[-1])
                 continue
-            self.spec.report(f"vbatch run: {self.runner.label}: subscribed to {subjects}")
+            self.spec.report(f"{self.runner.label}: subscribed to {subjects}")
             return
 
     async def _subscribe_all(self, client: Client) -> None:

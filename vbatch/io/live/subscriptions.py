@@ -65,4 +65,4 @@ class SendFailures:
         self.spec.figures.send_failures += rows
         if not self._warned:
             self._warned = True
-            self.spec.report(f"vbatch run: warning: {self.label}: rows not sent ({reason})")
+            self.spec.report(f"warning: {self.label}: rows not sent ({reason})")
