@@ -73,76 +73,58 @@ def test_statements_after_a_function_keep_their_line_numbers() -> None:
     assert (caught.value.line, caught.value.column) == (5, 12)
 
 
-BAD = [
+# (program, error class, line, column, message)
+ERRORS = [
     (
         "fn f(x: int) -> int:\n    f(x)\nstream S = T .where(f(v) > 1)",
-        2,
-        5,
-        "`fn f` calls itself: f → f",
+        CheckError, 2, 5, "`fn f` calls itself: f → f",
     ),
     (
         "fn f(x: int) -> int:\n    x + y\nstream S = T .where(f(v) > 1)",
-        2,
-        9,
-        "unknown field `y` in `fn f` (its parameters)",
+        CheckError, 2, 9, "unknown field `y` in `fn f` (its parameters)",
     ),
     (
         "fn f(x: int) -> int:\n    x\nstream S = T .where(f(v, 1) > 1)",
-        3,
-        21,
-        "`f` takes 1 arguments, not 2",
+        CheckError, 3, 21, "`f` takes 1 arguments, not 2",
     ),
-    ("fn abs(x: int) -> int:\n    x", 1, 4, "function `abs` has the name of a built-in function"),
+    (
+        "fn abs(x: int) -> int:\n    x",
+        CheckError, 1, 4, "function `abs` has the name of a built-in function",
+    ),
     (
         "fn f(x: int) -> int:\n    x\nfn f(y: int) -> int:\n    y",
-        3,
-        4,
-        "function `f` is already declared",
+        CheckError, 3, 4, "function `f` is already declared",
     ),
-]
-
-
-@pytest.mark.parametrize(("text", "line", "column", "message"), BAD)
-def test_function_errors_point_into_the_program(
-    text: str, line: int, column: int, message: str
-) -> None:
-    with pytest.raises(CheckError) as caught:
-        compile_text(text)
-    assert (caught.value.line, caught.value.column, caught.value.message) == (line, column, message)
-
-
-SYNTAX = [
     (
         "fn f(n: int):\n    for i in 0..n:\n        emit X(i: i)",
-        2,
-        5,
+        VplSyntaxError, 2, 5,
         "`fn` bodies with loops, `if` blocks or `emit` (imperative functions) are VPL that "
         "vbatch does not run yet",
     ),
     (
         "fn f(x: int) -> int:\n    let y = x\n",
-        2,
-        5,
-        "a function ends with its result expression, not a `let`",
+        VplSyntaxError, 2, 5, "a function ends with its result expression, not a `let`",
     ),
     (
         "fn f(x: int) -> int:\n    x\n    x + 1",
-        2,
-        5,
-        "a function's lines before its result are `let` lines",
+        VplSyntaxError, 2, 5, "a function's lines before its result are `let` lines",
     ),
-    ("fn f(x) -> int:\n    x", 1, 6, "a parameter is written `name: type`"),
-    ("fn f(x: int) -> int:\n    x +", 2, 8, "unexpected end of input; expected an expression"),
-]
+    ("fn f(x) -> int:\n    x", VplSyntaxError, 1, 6, "a parameter is written `name: type`"),
+    (
+        "fn f(x: int) -> int:\n    x +",
+        VplSyntaxError, 2, 8, "unexpected end of input; expected an expression",
+    ),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("text", "line", "column", "message"), SYNTAX)
-def test_function_syntax_errors_point_into_the_function(
-    text: str, line: int, column: int, message: str
+@pytest.mark.parametrize(("text", "kind", "line", "column", "message"), ERRORS)
+def test_function_errors_point_into_the_function(
+    text: str, kind: type[Exception], line: int, column: int, message: str
 ) -> None:
-    with pytest.raises(VplSyntaxError) as caught:
-        parse(text)
-    assert (caught.value.line, caught.value.column, caught.value.message) == (line, column, message)
+    with pytest.raises(kind) as caught:
+        compile_text(text)
+    err = caught.value
+    assert (err.line, err.column, err.message) == (line, column, message)  # type: ignore[attr-defined]
 
 
 PIECES = [
